@@ -1,0 +1,201 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/images/archive"
+	"github.com/containerd/platforms"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/cobra"
+)
+
+func newImportCommand(g *globalOptions) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   "import [flags] FILE",
+		Short: "Import images from an OCI or Docker archive",
+		Long: `Import every image of an OCI image archive or a Docker archive ('docker save'
+format) into the store. FILE - reads standard input. Encrypted images import
+as they are; no key is needed.`,
+		Example: `  imgcrypt import alpine.tar
+  docker save alpine | imgcrypt import -
+  imgcrypt import --name app:1.0 app-oci.tar`,
+		Args: usage(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, closeFn, err := openInput(args[0])
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			s, err := g.openStore()
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			imgs, err := importArchive(cmd.Context(), s, r, name)
+			if err != nil {
+				return fmt.Errorf("importing %s: %w", args[0], err)
+			}
+			for _, img := range imgs {
+				if err := saveImage(cmd.Context(), s.Images(), img); err != nil {
+					return err
+				}
+				if !g.quiet {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", img.Name, img.Target.Digest)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "name for the image when the archive holds one unnamed (or one) image")
+	return cmd
+}
+
+// importArchive stores the blobs of an archive and returns its images,
+// named from the archive or by name.
+func importArchive(ctx context.Context, s imageStore, r io.Reader, name string) ([]images.Image, error) {
+	index, err := archive.ImportIndex(ctx, s.Content(), r)
+	if err != nil {
+		return nil, err
+	}
+	blob, err := content.ReadBlob(ctx, s.Content(), index)
+	if err != nil {
+		return nil, err
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(blob, &idx); err != nil {
+		return nil, err
+	}
+	if name != "" && len(idx.Manifests) != 1 {
+		return nil, fmt.Errorf("--name needs an archive with one image; this one has %d", len(idx.Manifests))
+	}
+	var out []images.Image
+	for _, m := range idx.Manifests {
+		imgName := name
+		if imgName == "" {
+			imgName = m.Annotations[images.AnnotationImageName]
+		}
+		if imgName == "" {
+			imgName = m.Annotations[ocispec.AnnotationRefName]
+		}
+		if imgName == "" {
+			return nil, fmt.Errorf("image %s in the archive has no name; give one with --name", m.Digest)
+		}
+		full, err := normalizeName(imgName)
+		if err != nil {
+			return nil, err
+		}
+		target := m
+		target.Annotations = nil
+		if len(m.Annotations) > 0 {
+			target.Annotations = map[string]string{}
+			for k, v := range m.Annotations {
+				if k != images.AnnotationImageName && k != ocispec.AnnotationRefName {
+					target.Annotations[k] = v
+				}
+			}
+			if len(target.Annotations) == 0 {
+				target.Annotations = nil
+			}
+		}
+		out = append(out, images.Image{Name: full, Target: target})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("the archive holds no image")
+	}
+	return out, nil
+}
+
+func openInput(path string) (io.Reader, func(), error) {
+	if path == "-" {
+		return os.Stdin, func() {}, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func() { f.Close() }, nil
+}
+
+func newExportCommand(g *globalOptions) *cobra.Command {
+	var platformList []string
+	cmd := &cobra.Command{
+		Use:   "export [flags] FILE NAME...",
+		Short: "Export images to an archive that docker and OCI tools load",
+		Long: `Write the named images to an archive holding both an OCI index and a Docker
+manifest.json, so 'docker load', 'imgcrypt import', 'ctr import' and skopeo
+(oci-archive:) all take it. FILE - writes standard output. The file appears
+only once it is complete. Encrypted images export as they are.`,
+		Example: `  imgcrypt export alpine.tar alpine:enc
+  imgcrypt export --platform linux/amd64 app.tar app:1.0 app:1.0-enc
+  imgcrypt export - alpine:enc | ssh host imgcrypt import -`,
+		Args: usage(cobra.MinimumNArgs(2)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts := []archive.ExportOpt{}
+			if len(platformList) == 0 {
+				opts = append(opts, archive.WithAllPlatforms())
+			} else {
+				ps, err := platforms.ParseAll(platformList)
+				if err != nil {
+					return usagef(cmd, "invalid --platform: %v", err)
+				}
+				opts = append(opts, archive.WithPlatform(platforms.Ordered(ps...)))
+			}
+			s, err := g.openStore()
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			var imgs []images.Image
+			for _, name := range args[1:] {
+				img, err := findImage(cmd.Context(), s.Images(), name)
+				if err != nil {
+					return err
+				}
+				imgs = append(imgs, img)
+			}
+			opts = append(opts, archive.WithImages(imgs))
+			return writeOutput(args[0], cmd.OutOrStdout(), func(w io.Writer) error {
+				return archive.Export(cmd.Context(), s.Content(), w, opts...)
+			})
+		},
+	}
+	cmd.Flags().StringArrayVar(&platformList, "platform", nil, "only this platform (repeatable; default: all)")
+	return cmd
+}
+
+// writeOutput writes to path through a temporary file renamed into place on
+// success, so a failed or interrupted export leaves no partial file.
+func writeOutput(path string, stdout io.Writer, fn func(io.Writer) error) error {
+	if path == "-" {
+		return fn(stdout)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := fn(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

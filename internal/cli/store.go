@@ -1,0 +1,113 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	"github.com/spf13/cobra"
+
+	"github.com/imgcrypt/imgcrypt/internal/store"
+)
+
+// imageStore is the pair every image command works on: blobs and names.
+type imageStore interface {
+	Content() content.Store
+	Images() images.Store
+	Close() error
+}
+
+// globalOptions are the flags every image command shares.
+type globalOptions struct {
+	storeDir string
+	quiet    bool
+}
+
+func (g *globalOptions) register(root *cobra.Command) {
+	root.PersistentFlags().StringVar(&g.storeDir, "store", "", "embedded store directory (default $IMGCRYPT_STORE, else $XDG_DATA_HOME/imgcrypt)")
+	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "print no progress")
+}
+
+func (g *globalOptions) openStore() (imageStore, error) {
+	dir, err := g.storePath()
+	if err != nil {
+		return nil, err
+	}
+	s, err := store.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("opening store %s: %w", dir, err)
+	}
+	return s, nil
+}
+
+func (g *globalOptions) storePath() (string, error) {
+	if g.storeDir != "" {
+		return g.storeDir, nil
+	}
+	if dir := os.Getenv("IMGCRYPT_STORE"); dir != "" {
+		return dir, nil
+	}
+	if dir := os.Getenv("XDG_DATA_HOME"); dir != "" {
+		return filepath.Join(dir, "imgcrypt"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", errors.New("no store directory: set --store or $IMGCRYPT_STORE")
+	}
+	return filepath.Join(home, ".local", "share", "imgcrypt"), nil
+}
+
+// normalizeName turns a user's image name into the one stored, as
+// containerd and nerdctl do: alpine becomes docker.io/library/alpine:latest.
+func normalizeName(name string) (string, error) {
+	named, err := reference.ParseDockerRef(name)
+	if err != nil {
+		return "", fmt.Errorf("invalid image name %q: %w", name, err)
+	}
+	return named.String(), nil
+}
+
+// findImage looks name up as given (a layout written by another tool may
+// use short tags such as "latest"), then in its normalized form.
+func findImage(ctx context.Context, is images.Store, name string) (images.Image, error) {
+	img, err := is.Get(ctx, name)
+	if err == nil || !errdefs.IsNotFound(err) {
+		return img, err
+	}
+	if full, nerr := normalizeName(name); nerr == nil && full != name {
+		if img, err2 := is.Get(ctx, full); err2 == nil {
+			return img, nil
+		}
+	}
+	return images.Image{}, fmt.Errorf("image %q not found in the store", name)
+}
+
+// targetName is the name a new or updated image is stored under: an
+// existing name as it is, else the normalized form.
+func targetName(ctx context.Context, is images.Store, name string) (string, error) {
+	if _, err := is.Get(ctx, name); err == nil {
+		return name, nil
+	}
+	return normalizeName(name)
+}
+
+// saveImage points name at img's target, creating or replacing the record.
+// It is the single commit point of every command that writes an image.
+func saveImage(ctx context.Context, is images.Store, img images.Image) error {
+	if _, err := is.Update(ctx, img); err == nil {
+		return nil
+	} else if !errdefs.IsNotFound(err) {
+		return err
+	}
+	_, err := is.Create(ctx, img)
+	if errdefs.IsAlreadyExists(err) {
+		_, err = is.Update(ctx, img)
+	}
+	return err
+}

@@ -1,0 +1,81 @@
+package imagecrypt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containers/ocicrypt"
+	"github.com/containers/ocicrypt/config"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgcrypt/imgcrypt/internal/layercrypt"
+)
+
+// DecryptOptions configure Decrypt.
+type DecryptOptions struct {
+	Options
+	Config *config.DecryptConfig
+}
+
+// Decrypt decrypts the selected encrypted layers of the image rooted at root
+// and returns the new root. Every selected layer's key is unwrapped before
+// any data is read, so a missing key fails fast and writes nothing.
+func Decrypt(ctx context.Context, cs content.Store, root ocispec.Descriptor, opts DecryptOptions) (ocispec.Descriptor, error) {
+	w := newWalker(cs, opts.Filter, func(layer ocispec.Descriptor, _ bool) (bool, error) {
+		return layercrypt.IsEncrypted(layer), nil
+	})
+	tree, err := w.plan(ctx, root)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	keys := make(map[*task]*layercrypt.LayerKey, len(w.order))
+	for _, t := range w.order {
+		key, err := layercrypt.Unwrap(opts.Config, t.src)
+		if errors.Is(err, layercrypt.ErrNoKey) {
+			return ocispec.Descriptor{}, &NoKeyError{Where: t.where, Schemes: layercrypt.Schemes(t.src)}
+		}
+		if err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("%s: %w", t.where, err)
+		}
+		keys[t] = key
+	}
+	err = w.runTasks(ctx, opts.Options, func(ctx context.Context, t *task) error {
+		out, err := decryptLayer(ctx, cs, t.src, keys[t], opts.Progress)
+		if err != nil {
+			return fmt.Errorf("%s (%s): %w", t.where, t.src.Digest, err)
+		}
+		t.out = out
+		return nil
+	})
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return w.assemble(ctx, tree)
+}
+
+func decryptLayer(ctx context.Context, cs content.Store, src ocispec.Descriptor, key *layercrypt.LayerKey, progress Progress) (ocispec.Descriptor, error) {
+	plainDigest, err := digest.Parse(key.Digest)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("the layer key records no valid digest: %w", err)
+	}
+	expected := ocispec.Descriptor{
+		MediaType:    plainType(src.MediaType),
+		Digest:       plainDigest,
+		Size:         src.Size,
+		URLs:         src.URLs,
+		Platform:     src.Platform,
+		ArtifactType: src.ArtifactType,
+		Annotations:  ocicrypt.FilterOutAnnotations(src.Annotations),
+	}
+	if len(expected.Annotations) == 0 {
+		expected.Annotations = nil
+	}
+	return transform(ctx, cs, src, expected, progress, func(dst io.Writer, enc io.Reader) error {
+		_, err := key.Decrypt(dst, enc)
+		return err
+	})
+}

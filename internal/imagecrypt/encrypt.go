@@ -1,0 +1,128 @@
+package imagecrypt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"strings"
+
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containers/ocicrypt"
+	"github.com/containers/ocicrypt/config"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgcrypt/imgcrypt/internal/layercrypt"
+)
+
+// NoKeyError reports a layer that none of the given keys can open.
+type NoKeyError struct {
+	Where   string   // "layer 2 of linux/arm64"
+	Schemes []string // what the layer is encrypted for
+}
+
+func (e *NoKeyError) Error() string {
+	return fmt.Sprintf("no key matches any recipient of %s (it is encrypted for %s)", e.Where, strings.Join(e.Schemes, ", "))
+}
+
+// Unwrap lets errors.Is(err, layercrypt.ErrNoKey) find it.
+func (e *NoKeyError) Unwrap() error { return layercrypt.ErrNoKey }
+
+// EncryptOptions configure Encrypt.
+type EncryptOptions struct {
+	Options
+	// Config names the recipients; its DecryptConfig holds keys of current
+	// recipients, needed to add recipients to layers already encrypted.
+	Config *config.EncryptConfig
+}
+
+// Encrypt encrypts the selected layers of the image rooted at root and
+// returns the new root. Layers already encrypted get the new recipients
+// added without their data changing.
+func Encrypt(ctx context.Context, cs content.Store, root ocispec.Descriptor, opts EncryptOptions) (ocispec.Descriptor, error) {
+	if opts.Config == nil {
+		return ocispec.Descriptor{}, errors.New("no recipients given")
+	}
+	w := newWalker(cs, opts.Filter, func(layer ocispec.Descriptor, explicit bool) (bool, error) {
+		if !images.IsLayerType(layer.MediaType) {
+			if explicit {
+				return false, fmt.Errorf("not a layer (media type %q)", layer.MediaType)
+			}
+			return false, nil
+		}
+		return true, nil
+	})
+	tree, err := w.plan(ctx, root)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	for _, t := range w.order {
+		if !layercrypt.IsEncrypted(t.src) {
+			continue
+		}
+		if _, err := layercrypt.Unwrap(&opts.Config.DecryptConfig, t.src); err != nil {
+			if errors.Is(err, layercrypt.ErrNoKey) {
+				return ocispec.Descriptor{}, fmt.Errorf("%s is already encrypted; to add recipients, pass --key with a private key of a current recipient: %w",
+					t.where, &NoKeyError{Where: t.where, Schemes: layercrypt.Schemes(t.src)})
+			}
+			return ocispec.Descriptor{}, fmt.Errorf("%s: %w", t.where, err)
+		}
+	}
+	err = w.runTasks(ctx, opts.Options, func(ctx context.Context, t *task) error {
+		out, err := encryptLayer(ctx, cs, t.src, opts.Config, opts.Progress)
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.where, err)
+		}
+		t.out = out
+		return nil
+	})
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return w.assemble(ctx, tree)
+}
+
+func encryptLayer(ctx context.Context, cs content.Store, src ocispec.Descriptor, ec *config.EncryptConfig, progress Progress) (ocispec.Descriptor, error) {
+	mediaType, err := encryptedType(src.MediaType)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if layercrypt.IsEncrypted(src) {
+		// Only the wrapped keys change: the data and its digest stay.
+		_, finalize, err := ocicrypt.EncryptLayer(ec, nil, src)
+		if err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		return withEncryption(src, mediaType, finalize)
+	}
+	var finalize ocicrypt.EncryptLayerFinalizer
+	out, err := transform(ctx, cs, src, ocispec.Descriptor{MediaType: mediaType, Size: src.Size}, progress,
+		func(dst io.Writer, plain io.Reader) error {
+			r, fin, err := ocicrypt.EncryptLayer(ec, plain, src)
+			if err != nil {
+				return err
+			}
+			finalize = fin
+			return copyAll(dst, r)
+		})
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	out.URLs, out.Platform, out.ArtifactType = src.URLs, src.Platform, src.ArtifactType
+	out.Annotations = src.Annotations
+	return withEncryption(out, mediaType, finalize)
+}
+
+func withEncryption(desc ocispec.Descriptor, mediaType string, finalize ocicrypt.EncryptLayerFinalizer) (ocispec.Descriptor, error) {
+	annotations, err := finalize()
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("wrapping the layer key: %w", err)
+	}
+	merged := ocicrypt.FilterOutAnnotations(desc.Annotations)
+	maps.Copy(merged, annotations)
+	desc.MediaType = mediaType
+	desc.Annotations = merged
+	return desc, nil
+}
