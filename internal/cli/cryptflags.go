@@ -61,4 +61,3 @@ func (o *selectOptions) filter(cmd *cobra.Command) (imagecrypt.Filter, error) {
 	}
 	return f, nil
 }
-

@@ -14,10 +14,10 @@ import (
 
 type layerinfoOptions struct {
 	selectOptions
-	format       string
-	noResolve    bool
-	gpgHomedir   string
-	gpgVersion   string
+	format     string
+	noResolve  bool
+	gpgHomedir string
+	gpgVersion string
 }
 
 func newLayerinfoCommand(g *globalOptions) *cobra.Command {
