@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -39,6 +40,7 @@ docs/containerd.md for the configuration.`,
 			if err != nil {
 				return err
 			}
+			decoder.GrowPipes(os.Stdin, os.Stdout)
 			out := bufio.NewWriterSize(cmd.OutOrStdout(), 256<<10)
 			if err := decoder.Run(out, cmd.InOrStdin(), payload, opts); err != nil {
 				return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containers/ocicrypt"
@@ -43,8 +42,8 @@ func Decrypt(ctx context.Context, cs content.Store, root ocispec.Descriptor, opt
 		}
 		keys[t] = key
 	}
-	err = w.runTasks(ctx, opts.Options, func(ctx context.Context, t *task) error {
-		out, err := decryptLayer(ctx, cs, t.src, keys[t], opts.Progress)
+	err = w.runTasks(ctx, opts.Options, func(ctx context.Context, t *task, topts transformOptions) error {
+		out, err := decryptLayer(ctx, cs, t.src, keys[t], topts)
 		if err != nil {
 			return fmt.Errorf("%s (%s): %w", t.where, t.src.Digest, err)
 		}
@@ -57,7 +56,7 @@ func Decrypt(ctx context.Context, cs content.Store, root ocispec.Descriptor, opt
 	return w.assemble(ctx, tree)
 }
 
-func decryptLayer(ctx context.Context, cs content.Store, src ocispec.Descriptor, key *layercrypt.LayerKey, progress Progress) (ocispec.Descriptor, error) {
+func decryptLayer(ctx context.Context, cs content.Store, src ocispec.Descriptor, key *layercrypt.LayerKey, topts transformOptions) (ocispec.Descriptor, error) {
 	plainDigest, err := digest.Parse(key.Digest)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("the layer key records no valid digest: %w", err)
@@ -74,8 +73,5 @@ func decryptLayer(ctx context.Context, cs content.Store, src ocispec.Descriptor,
 	if len(expected.Annotations) == 0 {
 		expected.Annotations = nil
 	}
-	return transform(ctx, cs, src, expected, progress, func(dst io.Writer, enc io.Reader) error {
-		_, err := key.Decrypt(dst, enc)
-		return err
-	})
+	return transform(ctx, cs, src, expected, topts, key.NewReader)
 }

@@ -70,8 +70,8 @@ func Encrypt(ctx context.Context, cs content.Store, root ocispec.Descriptor, opt
 			return ocispec.Descriptor{}, fmt.Errorf("%s: %w", t.where, err)
 		}
 	}
-	err = w.runTasks(ctx, opts.Options, func(ctx context.Context, t *task) error {
-		out, err := encryptLayer(ctx, cs, t.src, opts.Config, opts.Progress)
+	err = w.runTasks(ctx, opts.Options, func(ctx context.Context, t *task, topts transformOptions) error {
+		out, err := encryptLayer(ctx, cs, t.src, opts.Config, topts)
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.where, err)
 		}
@@ -84,7 +84,7 @@ func Encrypt(ctx context.Context, cs content.Store, root ocispec.Descriptor, opt
 	return w.assemble(ctx, tree)
 }
 
-func encryptLayer(ctx context.Context, cs content.Store, src ocispec.Descriptor, ec *config.EncryptConfig, progress Progress) (ocispec.Descriptor, error) {
+func encryptLayer(ctx context.Context, cs content.Store, src ocispec.Descriptor, ec *config.EncryptConfig, topts transformOptions) (ocispec.Descriptor, error) {
 	mediaType, err := encryptedType(src.MediaType)
 	if err != nil {
 		return ocispec.Descriptor{}, err
@@ -98,14 +98,11 @@ func encryptLayer(ctx context.Context, cs content.Store, src ocispec.Descriptor,
 		return withEncryption(src, mediaType, finalize)
 	}
 	var finalize ocicrypt.EncryptLayerFinalizer
-	out, err := transform(ctx, cs, src, ocispec.Descriptor{MediaType: mediaType, Size: src.Size}, progress,
-		func(dst io.Writer, plain io.Reader) error {
+	out, err := transform(ctx, cs, src, ocispec.Descriptor{MediaType: mediaType, Size: src.Size}, topts,
+		func(plain io.Reader) (io.Reader, error) {
 			r, fin, err := ocicrypt.EncryptLayer(ec, plain, src)
-			if err != nil {
-				return err
-			}
 			finalize = fin
-			return copyAll(dst, r)
+			return r, err
 		})
 	if err != nil {
 		return ocispec.Descriptor{}, err

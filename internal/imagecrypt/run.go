@@ -34,7 +34,7 @@ type Options struct {
 
 // runTasks runs fn on every planned task, Jobs at a time; the first error
 // cancels the rest.
-func (w *walker) runTasks(ctx context.Context, opts Options, fn func(context.Context, *task) error) error {
+func (w *walker) runTasks(ctx context.Context, opts Options, fn func(context.Context, *task, transformOptions) error) error {
 	jobs := opts.Jobs
 	if jobs <= 0 {
 		jobs = runtime.NumCPU()
@@ -46,11 +46,12 @@ func (w *walker) runTasks(ctx context.Context, opts Options, fn func(context.Con
 		}
 		opts.Progress.Start(len(w.order), total)
 	}
+	topts := transformOptions{progress: opts.Progress, async: jobs >= 2*len(w.order)}
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(jobs)
 	for _, t := range w.order {
 		g.Go(func() error {
-			if err := fn(ctx, t); err != nil {
+			if err := fn(ctx, t, topts); err != nil {
 				return err
 			}
 			if opts.Progress != nil {
@@ -62,11 +63,12 @@ func (w *walker) runTasks(ctx context.Context, opts Options, fn func(context.Con
 	return g.Wait()
 }
 
-// transform writes what fn produces from the blob of src into cs and
-// returns the new blob's digest. Nothing is committed unless fn succeeds, so
-// a failure leaves no blob behind (only ingest data that Abort removes).
-func transform(ctx context.Context, cs content.Store, src ocispec.Descriptor, expected ocispec.Descriptor, progress Progress,
-	fn func(dst io.Writer, src io.Reader) error) (ocispec.Descriptor, error) {
+// transform stores the blob that open makes from the blob of src and
+// returns its descriptor (expected, with the digest filled in). Nothing is
+// committed unless every byte was made and written, so a failure leaves no
+// blob behind, only ingest data that Abort removes.
+func transform(ctx context.Context, cs content.Store, src, expected ocispec.Descriptor, opts transformOptions,
+	open func(io.Reader) (io.Reader, error)) (ocispec.Descriptor, error) {
 	ra, err := cs.ReaderAt(ctx, src)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("reading %s: %w", src.Digest, err)
@@ -89,23 +91,37 @@ func transform(ctx context.Context, cs content.Store, src ocispec.Descriptor, ex
 		}
 	}()
 
-	var r io.Reader = io.NewSectionReader(ra, 0, src.Size)
-	r = &contextReader{ctx: ctx, r: r}
-	if progress != nil {
-		r = &progressReader{r: r, p: progress}
+	var r io.Reader = &contextReader{ctx: ctx, r: io.NewSectionReader(ra, 0, src.Size)}
+	if opts.progress != nil {
+		r = &progressReader{r: r, p: opts.progress}
 	}
-	if err := fn(w, r); err != nil {
+	out, err := open(r)
+	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	out := expected
-	if out.Digest == "" {
-		out.Digest = w.Digest()
+	if err := pump(w, out, opts.async); err != nil {
+		return ocispec.Descriptor{}, err
 	}
-	if err := w.Commit(ctx, out.Size, expected.Digest); err != nil && !errdefs.IsAlreadyExists(err) {
+	result := expected
+	if result.Digest == "" {
+		result.Digest = w.Digest()
+	}
+	if err := w.Commit(ctx, result.Size, expected.Digest); err != nil && !errdefs.IsAlreadyExists(err) {
+		if errdefs.IsFailedPrecondition(err) && expected.Digest != "" {
+			return ocispec.Descriptor{}, fmt.Errorf("the result does not match its expected digest %s", expected.Digest)
+		}
 		return ocispec.Descriptor{}, fmt.Errorf("storing result: %w", err)
 	}
 	committed = true
-	return out, nil
+	return result, nil
+}
+
+// transformOptions say how one layer's data is moved.
+type transformOptions struct {
+	progress Progress
+	// async hashes and writes on a second goroutine: worth it when there
+	// are more cores than layers to process.
+	async bool
 }
 
 // contextReader stops a long copy as soon as its context is cancelled.
@@ -130,16 +146,6 @@ func (pr *progressReader) Read(p []byte) (int, error) {
 	n, err := pr.r.Read(p)
 	pr.p.Add(int64(n))
 	return n, err
-}
-
-// copyBuffer is the copy size for layer data: large enough that the cipher,
-// not the copy loop, sets the pace.
-const copyBuffer = 1 << 20
-
-func copyAll(dst io.Writer, src io.Reader) error {
-	buf := make([]byte, copyBuffer)
-	_, err := io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, buf)
-	return err
 }
 
 func randomSuffix() string {
