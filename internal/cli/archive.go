@@ -77,6 +77,8 @@ func importArchive(ctx context.Context, s imageStore, r io.Reader, name string) 
 	if name != "" && len(idx.Manifests) != 1 {
 		return nil, fmt.Errorf("--name needs an archive with one image; this one has %d", len(idx.Manifests))
 	}
+	// The archive's index only carried the names; the images now do.
+	defer s.Content().Delete(context.WithoutCancel(ctx), index.Digest)
 	var out []images.Image
 	for _, m := range idx.Manifests {
 		imgName := name
@@ -141,7 +143,9 @@ only once it is complete. Encrypted images export as they are.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := []archive.ExportOpt{}
 			if len(platformList) == 0 {
-				opts = append(opts, archive.WithAllPlatforms())
+				// All blobs, and the host's platform for the Docker
+				// manifest.json that 'docker load' reads.
+				opts = append(opts, archive.WithAllPlatforms(), archive.WithPlatform(platforms.DefaultStrict()))
 			} else {
 				ps, err := platforms.ParseAll(platformList)
 				if err != nil {

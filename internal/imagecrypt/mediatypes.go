@@ -13,11 +13,13 @@ const encryptedSuffix = "+encrypted"
 // dockerToOCI maps Docker schema 2 media types to the OCI ones an encrypted
 // image must use: ocicrypt only defines OCI encrypted layer types.
 var dockerToOCI = map[string]string{
-	images.MediaTypeDockerSchema2Layer:            ocispec.MediaTypeImageLayer,
-	images.MediaTypeDockerSchema2LayerGzip:        ocispec.MediaTypeImageLayerGzip,
-	images.MediaTypeDockerSchema2LayerZstd:        ocispec.MediaTypeImageLayerZstd,
-	images.MediaTypeDockerSchema2LayerForeign:     ocispec.MediaTypeImageLayerNonDistributable,     //nolint:staticcheck // still found in the wild
-	images.MediaTypeDockerSchema2LayerForeignGzip: ocispec.MediaTypeImageLayerNonDistributableGzip, //nolint:staticcheck // still found in the wild
+	images.MediaTypeDockerSchema2Layer:     ocispec.MediaTypeImageLayer,
+	images.MediaTypeDockerSchema2LayerGzip: ocispec.MediaTypeImageLayerGzip,
+	images.MediaTypeDockerSchema2LayerZstd: ocispec.MediaTypeImageLayerZstd,
+	//lint:ignore SA1019 still found in the wild
+	images.MediaTypeDockerSchema2LayerForeign: ocispec.MediaTypeImageLayerNonDistributable,
+	//lint:ignore SA1019 still found in the wild
+	images.MediaTypeDockerSchema2LayerForeignGzip: ocispec.MediaTypeImageLayerNonDistributableGzip,
 	images.MediaTypeDockerSchema2Config:           ocispec.MediaTypeImageConfig,
 	images.MediaTypeDockerSchema2Manifest:         ocispec.MediaTypeImageManifest,
 	images.MediaTypeDockerSchema2ManifestList:     ocispec.MediaTypeImageIndex,

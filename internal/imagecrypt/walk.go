@@ -29,7 +29,7 @@ type Filter struct {
 // are kept so that rewriting it changes only what the operation must.
 type node struct {
 	desc ocispec.Descriptor
-	raw  map[string]json.RawMessage
+	raw  *object
 
 	// for an index: one entry per manifests[] element, nil when untouched
 	childRaw []json.RawMessage
@@ -110,7 +110,7 @@ func (w *walker) visitIndex(ctx context.Context, desc ocispec.Descriptor) (*node
 	if n.raw, err = readJSON(ctx, w.cs, desc); err != nil {
 		return nil, err
 	}
-	if err := decodeField(n.raw, "manifests", &n.childRaw); err != nil {
+	if err := n.raw.decode("manifests", &n.childRaw); err != nil {
 		return nil, fmt.Errorf("index %s: %w", desc.Digest, err)
 	}
 	n.children = make([]*node, len(n.childRaw))
@@ -160,7 +160,7 @@ func (w *walker) visitManifest(ctx context.Context, desc ocispec.Descriptor, pla
 	if n.raw, err = readJSON(ctx, w.cs, desc); err != nil {
 		return nil, err
 	}
-	if err := decodeField(n.raw, "layers", &n.layerRaw); err != nil {
+	if err := n.raw.decode("layers", &n.layerRaw); err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}
 	n.layers = make([]ocispec.Descriptor, len(n.layerRaw))
@@ -202,9 +202,9 @@ func (w *walker) rootPlatformWanted(p ocispec.Platform) bool {
 	return wanted
 }
 
-func (w *walker) configPlatform(ctx context.Context, raw map[string]json.RawMessage) (*ocispec.Platform, error) {
+func (w *walker) configPlatform(ctx context.Context, raw *object) (*ocispec.Platform, error) {
 	var config ocispec.Descriptor
-	if err := decodeField(raw, "config", &config); err != nil {
+	if err := raw.decode("config", &config); err != nil {
 		return nil, err
 	}
 	if !images.IsConfigType(config.MediaType) {
@@ -286,7 +286,7 @@ func (w *walker) assemble(ctx context.Context, n *node) (ocispec.Descriptor, err
 		if !changed {
 			return n.desc, nil
 		}
-		n.raw["manifests"] = marshal(n.childRaw)
+		n.raw.set("manifests", n.childRaw)
 		return w.write(ctx, n, ociType(n.desc.MediaType), children)
 	}
 
@@ -313,10 +313,10 @@ func (w *walker) assemble(ctx context.Context, n *node) (ocispec.Descriptor, err
 		// the whole manifest, its config and its other layers move over.
 		mediaType = ocispec.MediaTypeImageManifest
 		var config ocispec.Descriptor
-		if err := decodeField(n.raw, "config", &config); err != nil {
+		if err := n.raw.decode("config", &config); err != nil {
 			return ocispec.Descriptor{}, err
 		}
-		n.raw["config"] = patch(n.raw["config"], map[string]any{"mediaType": ociType(config.MediaType)})
+		n.raw.set("config", patch(n.raw.values["config"], map[string]any{"mediaType": ociType(config.MediaType)}))
 		for i := range n.layerRaw {
 			if oci := ociType(n.layers[i].MediaType); oci != n.layers[i].MediaType {
 				n.layerRaw[i] = patch(n.layerRaw[i], map[string]any{"mediaType": oci})
@@ -325,15 +325,15 @@ func (w *walker) assemble(ctx context.Context, n *node) (ocispec.Descriptor, err
 		}
 		children = append(children, config)
 	}
-	n.raw["layers"] = marshal(n.layerRaw)
+	n.raw.set("layers", n.layerRaw)
 	return w.write(ctx, n, mediaType, append(children, n.layers...))
 }
 
 // write stores n's rewritten JSON and returns its descriptor, which keeps
 // the platform, annotations and other fields the parent gave it.
 func (w *walker) write(ctx context.Context, n *node, mediaType string, children []ocispec.Descriptor) (ocispec.Descriptor, error) {
-	if _, ok := n.raw["mediaType"]; ok || mediaType != n.desc.MediaType {
-		n.raw["mediaType"] = marshal(mediaType)
+	if n.raw.has("mediaType") || mediaType != n.desc.MediaType {
+		n.raw.set("mediaType", mediaType)
 	}
 	blob := marshal(n.raw)
 	desc := n.desc
@@ -375,53 +375,32 @@ func sameDescriptor(a, b ocispec.Descriptor) bool {
 	return true
 }
 
-func readJSON(ctx context.Context, cs content.Provider, desc ocispec.Descriptor) (map[string]json.RawMessage, error) {
+func readJSON(ctx context.Context, cs content.Provider, desc ocispec.Descriptor) (*object, error) {
 	blob, err := content.ReadBlob(ctx, cs, desc)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", desc.Digest, err)
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(blob, &raw); err != nil {
-		return nil, fmt.Errorf("%s is not valid JSON: %w", desc.Digest, err)
+	o, err := parseObject(blob)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a valid manifest or index: %w", desc.Digest, err)
 	}
-	return raw, nil
+	return o, nil
 }
 
-func decodeField(raw map[string]json.RawMessage, field string, v any) error {
-	if data, ok := raw[field]; ok {
-		if err := json.Unmarshal(data, v); err != nil {
-			return fmt.Errorf("field %q: %w", field, err)
+// patch sets fields of a JSON object, keeping all others and their order;
+// a nil value removes the field.
+func patch(raw json.RawMessage, fields map[string]any) json.RawMessage {
+	o, err := parseObject(raw)
+	if err != nil {
+		o = &object{values: map[string]json.RawMessage{}}
+	}
+	// Fixed order, so the same patch always gives the same bytes.
+	for _, k := range []string{"mediaType", "digest", "size", "annotations"} {
+		if v, ok := fields[k]; ok {
+			o.set(k, v)
 		}
 	}
-	return nil
-}
-
-// patch sets fields of a JSON object and keeps all others as they were; a
-// nil value removes the field.
-func patch(obj json.RawMessage, fields map[string]any) json.RawMessage {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(obj, &m); err != nil || m == nil {
-		m = map[string]json.RawMessage{}
-	}
-	for k, v := range fields {
-		if v == nil {
-			delete(m, k)
-			continue
-		}
-		m[k] = marshal(v)
-	}
-	return marshal(m)
-}
-
-// marshal encodes without HTML escaping, so annotations keep their bytes.
-func marshal(v any) json.RawMessage {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		panic(fmt.Sprintf("imagecrypt: encoding JSON: %v", err)) // only plain data is encoded here
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	return marshal(o)
 }
 
 // platformsOf lists the distinct platforms the walk saw, in order.

@@ -28,6 +28,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/youmark/pkcs8"
 
 	"github.com/imgcrypt/imgcrypt/internal/keys"
 )
@@ -89,7 +90,8 @@ func jwkJSON(k any, alg string) []byte {
 // legacyEncrypt writes the old OpenSSL "Proc-Type: 4,ENCRYPTED" PEM format.
 func legacyEncrypt(t *testing.T, typ string, der []byte, pw string) []byte {
 	t.Helper()
-	block, err := x509.EncryptPEMBlock(rand.Reader, typ, der, []byte(pw), x509.PEMCipherAES256) //nolint:staticcheck // SA1019: testing that we read it
+	//lint:ignore SA1019 testing that we read legacy keys
+	block, err := x509.EncryptPEMBlock(rand.Reader, typ, der, []byte(pw), x509.PEMCipherAES256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,6 +203,7 @@ func TestPasswords(t *testing.T) {
 	rsaPub := writeFile(t, dir, "rsa.pub", pemBytes("PUBLIC KEY", pkixPub(&rk.PublicKey)))
 	ecPub := writeFile(t, dir, "ec.pub", pemBytes("PUBLIC KEY", pkixPub(&ek.PublicKey)))
 	pwFile := writeFile(t, dir, "pw", []byte(pw+"\n"))
+	p8File := writeFile(t, dir, "p8.pem", pemBytes("ENCRYPTED PRIVATE KEY", must(pkcs8.MarshalPrivateKey(ek, []byte(pw), nil))))
 	// A file name with a colon, to show the longest existing name wins.
 	colonFile := writeFile(t, dir, "odd:name.pem", legacyEncrypt(t, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rk), pw))
 
@@ -209,6 +212,7 @@ func TestPasswords(t *testing.T) {
 		{"pass=", rsaFile + ":pass=" + pw, rsaPub},
 		{"file=", rsaFile + ":file=" + pwFile, rsaPub},
 		{"ec literal", ecFile + ":" + pw, ecPub},
+		{"encrypted pkcs8", p8File + ":" + pw, ecPub},
 		{"colon in file name", colonFile + ":pass=" + pw, rsaPub},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -242,6 +246,8 @@ func TestPasswords(t *testing.T) {
 		{"wrong pass=", rsaFile + ":pass=wrong-hunter2"},
 		{"ec missing", ecFile},
 		{"ec wrong", ecFile + ":wrong-hunter2"},
+		{"encrypted pkcs8 missing", p8File},
+		{"encrypted pkcs8 wrong", p8File + ":wrong-hunter2"},
 	} {
 		t.Run(tt.name+" password", func(t *testing.T) {
 			_, err := keys.DecryptConfig([]string{tt.arg}, nil, keys.Options{})
@@ -276,7 +282,7 @@ func TestKeyErrors(t *testing.T) {
 		{"public key", pub, keys.ErrNotPrivateKey, pub + ": not a private key"},
 		{"missing", missing, fs.ErrNotExist, "open " + missing + ": no such file or directory"},
 		{"missing with password", missing + ":hunter2", fs.ErrNotExist, "open " + missing + ": no such file or directory"},
-		{"encrypted pkcs8", p8enc + ":hunter2", keys.ErrUnsupportedKey, p8enc + ": unsupported key format"},
+		{"junk encrypted pkcs8", p8enc + ":hunter2", keys.ErrWrongPassword, p8enc + ": wrong or missing password"},
 		{"bad fd", pub + ":fd=hunter2", nil, pub + ": invalid password file descriptor"},
 		{"missing password file", pub + ":file=" + missing, fs.ErrNotExist, pub + ": reading password: open " + missing},
 		{"unknown provider", "provider:nosuchprovider", keys.ErrUnknownProvider, "provider:nosuchprovider: key provider not configured"},

@@ -16,6 +16,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/containers/ocicrypt/config"
 	"github.com/containers/ocicrypt/utils"
+	"github.com/youmark/pkcs8"
 )
 
 // keySet sorts private keys by the ocicrypt parameter they feed.
@@ -197,7 +198,7 @@ func classify(data, pw []byte) (key, error) {
 	}
 	block := firstPEMBlock(data)
 	if block != nil && block.Type == "ENCRYPTED PRIVATE KEY" {
-		return key{}, fmt.Errorf("%w: encrypted PKCS#8 (use legacy PEM encryption, a JWK or an unencrypted key)", ErrUnsupportedKey)
+		return decryptPKCS8(block, pw)
 	}
 	if block != nil && block.Type == "EC PRIVATE KEY" {
 		return sec1ToPKCS8(block, pw)
@@ -253,7 +254,8 @@ func sec1ToPKCS8(block *pem.Block, pw []byte) (key, error) {
 		}
 		var err error
 		// Legacy PEM encryption is insecure but still what openssl ec -aes256 writes.
-		der, err = x509.DecryptPEMBlock(block, pw) //nolint:staticcheck // SA1019: reading legacy keys
+		//lint:ignore SA1019 reading legacy keys is the point
+		der, err = x509.DecryptPEMBlock(block, pw)
 		if err != nil {
 			return key{}, ErrWrongPassword
 		}
@@ -270,6 +272,24 @@ func sec1ToPKCS8(block *pem.Block, pw []byte) (key, error) {
 		return key{}, fmt.Errorf("%w: %w", ErrUnsupportedKey, err)
 	}
 	return key{kind: privKey, data: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8})}, nil
+}
+
+// decryptPKCS8 opens an encrypted PKCS#8 key (what openssl genpkey -aes256
+// and most current tools write), which ocicrypt cannot read, and hands it
+// on unencrypted; it never leaves memory.
+func decryptPKCS8(block *pem.Block, pw []byte) (key, error) {
+	if pw == nil {
+		return key{}, ErrWrongPassword
+	}
+	priv, err := pkcs8.ParsePKCS8PrivateKey(block.Bytes, pw)
+	if err != nil {
+		return key{}, ErrWrongPassword
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return key{}, fmt.Errorf("%w: %w", ErrUnsupportedKey, err)
+	}
+	return key{kind: privKey, data: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})}, nil
 }
 
 type gpgRing struct {
