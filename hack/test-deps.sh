@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# test-deps.sh installs what 'make test' needs on Debian 12. It is
+# idempotent and fast when everything is present: apt runs only when a
+# needed command is missing. Run as root (CI does); as another user it
+# lists what is missing and exits 1.
+#
+# Each dependency group is one deps_* function that declares what it needs
+# with need_apt (a command and the Debian package that provides it) or
+# go_tool (a tool built with 'go install' into a cache). To add a group,
+# write its function and list it in main.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Tools built with 'go install' are cached here, keyed by version, so a
+# repeated run (or a CI cache of this directory) skips the build.
+TOOLS_DIR=${IMGCRYPT_TOOLS_DIR:-$repo/.cache/tools}
+
+missing_pkgs=()  # Debian packages to install
+missing_what=()  # what they provide, for the message when not root
+
+# need_apt CHECK PACKAGE: PACKAGE is needed unless CHECK is satisfied; CHECK
+# is a command on PATH, or a path (starting with /) that must exist.
+need_apt() {
+	local check=$1 pkg=$2
+	if [[ $check == /* ]]; then
+		[[ -e $check ]] && return 0
+	else
+		command -v "$check" >/dev/null 2>&1 && return 0
+	fi
+	missing_pkgs+=("$pkg")
+	missing_what+=("$check ($pkg)")
+}
+
+# go_tool NAME MODULE/PATH@VERSION: builds the tool once into
+# $TOOLS_DIR/NAME@VERSION/ and prints that directory, for the caller to put
+# on PATH. Needs only Go and the module proxy, not root.
+go_tool() {
+	local name=$1 pkg=$2
+	local dir=$TOOLS_DIR/$name@${pkg##*@}
+	if [[ ! -x $dir/$name ]]; then
+		echo "test-deps: building $name (${pkg##*@})" >&2
+		GOBIN=$dir go install "$pkg" >&2
+	fi
+	echo "$dir"
+}
+
+# deps_base: what many groups rely on.
+deps_base() {
+	need_apt /etc/ssl/certs/ca-certificates.crt ca-certificates
+}
+
+# deps_skopeo: the interoperability scripts read and write images with skopeo.
+deps_skopeo() {
+	need_apt skopeo skopeo
+}
+
+# deps_gpg: pgp recipients and keys.
+deps_gpg() {
+	need_apt gpg gnupg
+}
+
+# install_apt installs what the groups found missing, in one apt run.
+install_apt() {
+	((${#missing_pkgs[@]} == 0)) && return 0
+	if ((EUID != 0)); then
+		echo "test-deps: missing: ${missing_what[*]}" >&2
+		echo "test-deps: run this script as root to install them (apt-get)" >&2
+		exit 1
+	fi
+	if ! command -v apt-get >/dev/null 2>&1; then
+		echo "test-deps: missing: ${missing_what[*]}, and no apt-get to install them" >&2
+		exit 1
+	fi
+	echo "test-deps: installing ${missing_pkgs[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update
+	apt-get install -y --no-install-recommends "${missing_pkgs[@]}" </dev/null
+}
+
+main() {
+	deps_base
+	deps_skopeo
+	deps_gpg
+	install_apt
+	echo "test-deps: everything the tests need is installed"
+}
+
+main "$@"
