@@ -35,17 +35,22 @@ as they are; no key is needed.`,
 				return err
 			}
 			defer closeFn()
-			s, err := g.openStore()
+			s, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			imgs, err := importArchive(cmd.Context(), s, r, name)
+			ctx, release, err := s.Lease(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer release()
+			imgs, err := importArchive(ctx, s, r, name)
 			if err != nil {
 				return fmt.Errorf("importing %s: %w", args[0], err)
 			}
 			for _, img := range imgs {
-				if err := saveImage(cmd.Context(), s.Images(), img); err != nil {
+				if err := saveImage(ctx, s.Images(), img); err != nil {
 					return err
 				}
 				if !g.quiet {
@@ -153,7 +158,7 @@ only once it is complete. Encrypted images export as they are.`,
 				}
 				opts = append(opts, archive.WithPlatform(platforms.Ordered(ps...)))
 			}
-			s, err := g.openStore()
+			s, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -74,11 +74,16 @@ the new recipients are added to them.`,
 func transformImage(cmd *cobra.Command, g *globalOptions, args []string, verb string,
 	fn func(context.Context, imageStore, images.Image, imagecrypt.Progress) (images.Image, error)) error {
 	ctx := cmd.Context()
-	s, err := g.openStore()
+	s, err := g.openStore(cmd.Context())
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	ctx, release, err := s.Lease(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	src, err := findImage(ctx, s.Images(), args[0])
 	if err != nil {
 		return err

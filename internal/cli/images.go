@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imgcrypt/imgcrypt/internal/imagecrypt"
-	"github.com/imgcrypt/imgcrypt/internal/store"
 )
 
 // imageSummary is one row of 'imgcrypt images'.
@@ -41,7 +40,7 @@ of their layers are encrypted.`,
 			if format != "table" && format != "json" {
 				return usagef(cmd, "invalid --format %q (want table or json)", format)
 			}
-			s, err := g.openStore()
+			s, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -126,7 +125,7 @@ func newTagCommand(g *globalOptions) *cobra.Command {
 		Example: `  imgcrypt tag alpine:enc registry.example.com/team/alpine:enc`,
 		Args:    usage(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.openStore()
+			s, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -154,7 +153,7 @@ removes every blob no image refers to.`,
   imgcrypt rmi alpine:dec alpine:enc && imgcrypt prune`,
 		Args: usage(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.openStore()
+			s, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -188,12 +187,12 @@ finish first.`,
 		Example: `  imgcrypt prune`,
 		Args:    usage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.openStore()
+			s, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			layout, ok := s.(*store.Layout)
+			layout, ok := s.(embeddedStore)
 			if !ok {
 				return errors.New("prune works on the embedded store; containerd collects its own garbage")
 			}

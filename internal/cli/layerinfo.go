@@ -40,7 +40,7 @@ gpg user name when gpg knows the key, unless -n is given.`,
 			if err != nil {
 				return err
 			}
-			s, err := g.openStore()
+			s, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}

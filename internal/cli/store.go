@@ -13,28 +13,64 @@ import (
 	"github.com/distribution/reference"
 	"github.com/spf13/cobra"
 
+	"github.com/imgcrypt/imgcrypt/internal/daemon"
 	"github.com/imgcrypt/imgcrypt/internal/store"
 )
 
-// imageStore is the pair every image command works on: blobs and names.
+// imageStore is the pair every image command works on, blobs and names,
+// whether an embedded store or a containerd daemon.
 type imageStore interface {
 	Content() content.Store
 	Images() images.Store
+	// Lease protects what is written under ctx until release; a daemon's
+	// garbage collector removes it afterwards unless an image refers to it.
+	Lease(ctx context.Context) (leased context.Context, release func(), err error)
 	Close() error
+}
+
+// embeddedStore adapts the layout store, which needs no leases: prune
+// waits for running commands instead.
+type embeddedStore struct{ *store.Layout }
+
+func (embeddedStore) Lease(ctx context.Context) (context.Context, func(), error) {
+	return ctx, func() {}, nil
 }
 
 // globalOptions are the flags every image command shares.
 type globalOptions struct {
-	storeDir string
-	quiet    bool
+	storeDir  string
+	address   string
+	namespace string
+	quiet     bool
 }
 
 func (g *globalOptions) register(root *cobra.Command) {
-	root.PersistentFlags().StringVar(&g.storeDir, "store", "", "embedded store directory (default $IMGCRYPT_STORE, else $XDG_DATA_HOME/imgcrypt)")
-	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "print no progress")
+	f := root.PersistentFlags()
+	f.StringVar(&g.storeDir, "store", "", "embedded store directory (default $IMGCRYPT_STORE, else $XDG_DATA_HOME/imgcrypt)")
+	f.StringVarP(&g.address, "address", "a", os.Getenv("CONTAINERD_ADDRESS"), "containerd socket: work on the daemon's store instead of the embedded one ($CONTAINERD_ADDRESS)")
+	f.StringVar(&g.namespace, "namespace", envOr("CONTAINERD_NAMESPACE", "default"), "containerd namespace ($CONTAINERD_NAMESPACE)")
+	f.BoolVarP(&g.quiet, "quiet", "q", false, "print no progress")
 }
 
-func (g *globalOptions) openStore() (imageStore, error) {
+func envOr(key, fallback string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return fallback
+}
+
+// daemonStore is a containerd daemon's store.
+func (g *globalOptions) daemonStore(ctx context.Context, command string) (*daemon.Store, error) {
+	if g.address == "" {
+		return nil, fmt.Errorf("%s needs containerd: give its socket with --address or $CONTAINERD_ADDRESS", command)
+	}
+	return daemon.Open(ctx, g.address, g.namespace)
+}
+
+func (g *globalOptions) openStore(ctx context.Context) (imageStore, error) {
+	if g.address != "" {
+		return daemon.Open(ctx, g.address, g.namespace)
+	}
 	dir, err := g.storePath()
 	if err != nil {
 		return nil, err
@@ -43,7 +79,7 @@ func (g *globalOptions) openStore() (imageStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", dir, err)
 	}
-	return s, nil
+	return embeddedStore{s}, nil
 }
 
 func (g *globalOptions) storePath() (string, error) {

@@ -21,6 +21,15 @@ import (
 // for the ocicrypt stream processors.
 const PayloadTypeURL = "io.containerd.ocicrypt.v1.Payload"
 
+// ProcessorIDs are the stream-processor IDs the payload is attached for:
+// containerd's built-in ocicrypt entries, and one for zstd layers, which
+// upstream lacks.
+var ProcessorIDs = []string{
+	"io.containerd.ocicrypt.decoder.v1.tar",
+	"io.containerd.ocicrypt.decoder.v1.tar.gzip",
+	"io.containerd.ocicrypt.decoder.v1.tar.zstd",
+}
+
 // Payload is what a client hands the decoder through containerd: the keys
 // it holds (none in the Kubernetes node-key model) and the layer's
 // descriptor, whose annotations carry the wrapped layer keys.

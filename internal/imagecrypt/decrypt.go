@@ -73,5 +73,16 @@ func decryptLayer(ctx context.Context, cs content.Store, src ocispec.Descriptor,
 	if len(expected.Annotations) == 0 {
 		expected.Annotations = nil
 	}
-	return transform(ctx, cs, src, expected, topts, key.NewReader)
+	out, err := transform(ctx, cs, src, expected, topts, key.NewReader)
+	if err != nil || out.Digest == plainDigest {
+		return out, err
+	}
+	// skopeo compresses an uncompressed layer before encrypting it, yet
+	// records the uncompressed digest. The HMAC has vouched for the data, so
+	// a compressed result keeps its true digest; an uncompressed one has no
+	// such excuse.
+	if !isCompressedType(out.MediaType) {
+		return ocispec.Descriptor{}, fmt.Errorf("decrypted data has digest %s, but the layer key records %s", out.Digest, plainDigest)
+	}
+	return out, nil
 }

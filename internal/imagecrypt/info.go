@@ -19,6 +19,8 @@ type LayerInfo struct {
 	MediaType  string        `json:"mediaType"`
 	Encryption []string      `json:"encryption"`
 	Recipients []string      `json:"recipients"`
+	// Descriptor is the layer's descriptor as its manifest has it.
+	Descriptor ocispec.Descriptor `json:"-"`
 }
 
 // Layers describes the selected layers of every selected platform.
@@ -35,7 +37,7 @@ func Layers(ctx context.Context, cs content.Store, root ocispec.Descriptor, filt
 			}
 			layer := m.layers[i]
 			info := LayerInfo{Index: i, Digest: layer.Digest, Platform: m.platform, Size: layer.Size, MediaType: layer.MediaType,
-				Encryption: []string{}, Recipients: []string{}}
+				Encryption: []string{}, Recipients: []string{}, Descriptor: layer}
 			if layercrypt.IsEncrypted(layer) {
 				info.Encryption = layercrypt.Schemes(layer)
 				info.Recipients = layercrypt.Recipients(layer)

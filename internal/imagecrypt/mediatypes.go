@@ -54,3 +54,8 @@ func encryptedType(mt string) (string, error) {
 func plainType(mt string) string {
 	return strings.TrimSuffix(mt, encryptedSuffix)
 }
+
+// isCompressedType reports whether layers of type mt are gzip or zstd.
+func isCompressedType(mt string) bool {
+	return strings.HasSuffix(mt, "+gzip") || strings.HasSuffix(mt, "+zstd")
+}
