@@ -19,17 +19,25 @@ import (
 
 func newImportCommand(g *globalOptions) *cobra.Command {
 	var name string
+	unpack := &daemonOptions{}
 	cmd := &cobra.Command{
 		Use:   "import [flags] FILE",
 		Short: "Import images from an OCI or Docker archive",
 		Long: `Import every image of an OCI image archive or a Docker archive ('docker save'
 format) into the store. FILE - reads standard input. Encrypted images import
-as they are; no key is needed.`,
+as they are; no key is needed.
+
+Into containerd (--address), images are also unpacked for --platform: plain
+ones always, encrypted ones when --key opens every layer. Without keys an
+encrypted image is stored but not unpacked.`,
 		Example: `  imgcrypt import alpine.tar
   docker save alpine | imgcrypt import -
   imgcrypt import --name app:1.0 app-oci.tar`,
 		Args: usage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(unpack.keys) > 0 && g.address == "" {
+				return usagef(cmd, "--key unpacks into containerd: give its socket with --address")
+			}
 			r, closeFn, err := openInput(args[0])
 			if err != nil {
 				return err
@@ -49,17 +57,20 @@ as they are; no key is needed.`,
 			if err != nil {
 				return fmt.Errorf("importing %s: %w", args[0], err)
 			}
+			var names []string
 			for _, img := range imgs {
 				if err := saveImage(ctx, s.Images(), img); err != nil {
 					return err
 				}
+				names = append(names, img.Name)
 				if !g.quiet {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", img.Name, img.Target.Digest)
 				}
 			}
-			return nil
+			return unpackImported(ctx, s, unpack, names, cmd.ErrOrStderr())
 		},
 	}
+	unpack.register(cmd)
 	cmd.Flags().StringVar(&name, "name", "", "name for the image when the archive holds one unnamed (or one) image")
 	return cmd
 }

@@ -29,7 +29,10 @@ func (e *usageError) Unwrap() error { return e.err }
 
 func exitCode(err error) int {
 	var usage *usageError
+	var status *exitStatusError
 	switch {
+	case errors.As(err, &status):
+		return status.code
 	case err == nil:
 		return ExitOK
 	case errors.As(err, &usage):

@@ -53,6 +53,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "imgcrypt: interrupted; nothing was changed")
 		return ExitInterrupted
 	}
+	var status *exitStatusError
+	if errors.As(err, &status) {
+		return status.code // the container said what it had to say
+	}
 	fmt.Fprintf(stderr, "imgcrypt: %v\n", err)
 	var usage *usageError
 	if errors.As(err, &usage) {
@@ -108,6 +112,9 @@ imgcrypt is containerd's stream processor for encrypted layers.`,
 		newPruneCommand(g),
 		newImportCommand(g),
 		newExportCommand(g),
+		newPullCommand(g),
+		newRunCommand(g),
+		newContainerdConfigCommand(),
 		newDecoderCommand(),
 	)
 	return root
