@@ -28,8 +28,8 @@ need_apt() {
 	else
 		command -v "$check" >/dev/null 2>&1 && return 0
 	fi
-	missing_pkgs+=("$pkg")
 	missing_what+=("$check ($pkg)")
+	[[ " ${missing_pkgs[*]} " == *" $pkg "* ]] || missing_pkgs+=("$pkg")
 }
 
 # go_tool NAME MODULE/PATH@VERSION: builds the tool once into
@@ -41,6 +41,24 @@ go_tool() {
 	if [[ ! -x $dir/$name ]]; then
 		echo "test-deps: building $name (${pkg##*@})" >&2
 		GOBIN=$dir go install "$pkg" >&2
+	fi
+	echo "$dir"
+}
+
+# go_tools NAME MODULE@VERSION PKG...: builds several commands of one module
+# version (PKG paths relative to MODULE) into $TOOLS_DIR/NAME@VERSION/ in one
+# 'go install', and prints that directory. Skips the build when every
+# command is already there.
+go_tools() {
+	local name=$1 mod=${2%@*} version=${2##*@}
+	shift 2
+	local dir=$TOOLS_DIR/$name@$version pkgs=() p
+	for p in "$@"; do
+		[[ -x $dir/${p##*/} ]] || pkgs+=("$mod/$p@$version")
+	done
+	if ((${#pkgs[@]} > 0)); then
+		echo "test-deps: building $name ($version): ${pkgs[*]}" >&2
+		GOBIN=$dir go install "${pkgs[@]}" >&2
 	fi
 	echo "$dir"
 }
@@ -58,6 +76,32 @@ deps_skopeo() {
 # deps_gpg: pgp recipients and keys.
 deps_gpg() {
 	need_apt gpg gnupg
+}
+
+# deps_containerd: the daemon scripts run images on Debian's containerd 1.6
+# with runc, from a private registry, and build runnable images around
+# Debian's static busybox.
+deps_containerd() {
+	need_apt containerd containerd
+	need_apt /usr/bin/containerd-shim-runc-v2 containerd
+	need_apt ctr containerd
+	need_apt runc runc
+	need_apt /usr/bin/docker-registry docker-registry
+	need_apt /bin/busybox busybox-static
+}
+
+# CONTAINERD2_VERSION is the containerd 2.x the [containerd2] scripts run.
+CONTAINERD2_VERSION=${CONTAINERD2_VERSION:-v2.4.2}
+
+# deps_containerd2: containerd 2.x and its runc shim, not packaged in Debian
+# 12, built into one directory. The test kit finds it through
+# IMGCRYPT_CONTAINERD2_BIN; the daemon needs this directory first in PATH
+# so it picks this shim, not Debian's 1.6 one. A cold build takes minutes.
+deps_containerd2() {
+	local dir
+	dir=$(go_tools containerd "github.com/containerd/containerd/v2@$CONTAINERD2_VERSION" \
+		cmd/containerd cmd/containerd-shim-runc-v2)
+	echo "test-deps: containerd $CONTAINERD2_VERSION in $dir (set IMGCRYPT_CONTAINERD2_BIN=$dir)"
 }
 
 # install_apt installs what the groups found missing, in one apt run.
@@ -82,7 +126,9 @@ main() {
 	deps_base
 	deps_skopeo
 	deps_gpg
+	deps_containerd
 	install_apt
+	deps_containerd2
 	echo "test-deps: everything the tests need is installed"
 }
 

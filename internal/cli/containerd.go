@@ -140,7 +140,9 @@ that check, for the node-key model where the stream processor holds the keys.`,
 // exitStatusError carries a container's non-zero exit code out as ours.
 type exitStatusError struct{ code int }
 
-func (e *exitStatusError) Error() string { return fmt.Sprintf("container exited with status %d", e.code) }
+func (e *exitStatusError) Error() string {
+	return fmt.Sprintf("container exited with status %d", e.code)
+}
 
 // unpackImported unpacks freshly imported images into the daemon when keys
 // (or plain layers) allow it.

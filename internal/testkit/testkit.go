@@ -41,15 +41,23 @@ func Setup(env *testscript.Env) error {
 // Commands are the custom script commands.
 func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
-		"mkimage":   cmdMkimage,
-		"jsonfield": cmdJSONField,
+		"mkimage":     cmdMkimage,
+		"jsonfield":   cmdJSONField,
+		"filemode":    cmdFileMode,
+		"exitcode":    cmdExitCode,
+		"countfiles":  cmdCountFiles,
+		"linkbin":     cmdLinkBin,
+		"jsoneach":    cmdJSONEach,
+		"sharelayers": cmdShareLayers,
+		"manifest":    cmdManifest,
+		"waitentry":   cmdWaitEntry,
 	}
 }
 
-// Condition answers [gpg] and [skopeo] (the tool is installed).
+// Condition answers [gpg], [skopeo] and [openssl] (the tool is installed).
 func Condition(cond string) (bool, error) {
 	switch cond {
-	case "gpg", "skopeo":
+	case "gpg", "skopeo", "openssl":
 		_, err := exec.LookPath(cond)
 		return err == nil, nil
 	}
