@@ -54,7 +54,10 @@ type Options struct {
 // pipe. Go may itself hold fd 3 open (a cgroup file read at start-up), so
 // anything but a pipe means no payload.
 func ReadPayload() ([]byte, error) {
-	f := os.NewFile(3, "payload")
+	return readPayload(os.NewFile(3, "payload"))
+}
+
+func readPayload(f *os.File) ([]byte, error) {
 	if f == nil {
 		return nil, nil
 	}
