@@ -99,8 +99,9 @@ func (f *fixture) dropLayers(b *testing.B, root ocispec.Descriptor) {
 	}
 }
 
-func benchEncrypt(b *testing.B, layers int) {
+func benchEncrypt(b *testing.B, layers, jobs int) {
 	f := newFixture(b, layers)
+	f.ec.Jobs = jobs
 	ctx := context.Background()
 	b.SetBytes(int64(layers) * layerSize)
 	b.ResetTimer()
@@ -115,8 +116,9 @@ func benchEncrypt(b *testing.B, layers int) {
 	}
 }
 
-func benchDecrypt(b *testing.B, layers int) {
+func benchDecrypt(b *testing.B, layers, jobs int) {
 	f := newFixture(b, layers)
+	f.dc.Jobs = jobs
 	ctx := context.Background()
 	enc, err := imagecrypt.Encrypt(ctx, f.store.Content(), f.img.Target, *f.ec)
 	if err != nil {
@@ -136,17 +138,25 @@ func benchDecrypt(b *testing.B, layers int) {
 	}
 }
 
-// BenchmarkEncrypt1Layer encrypts one 256 MiB layer in the embedded store.
-func BenchmarkEncrypt1Layer(b *testing.B) { benchEncrypt(b, 1) }
+// BenchmarkEncrypt1Layer encrypts one 256 MiB layer in the embedded store
+// with the default jobs (one per CPU), so hashing and writing get a core.
+func BenchmarkEncrypt1Layer(b *testing.B) { benchEncrypt(b, 1, 0) }
+
+// BenchmarkEncrypt1LayerOneJob encrypts one 256 MiB layer on one goroutine:
+// the per-core rate that parallel layers scale from.
+func BenchmarkEncrypt1LayerOneJob(b *testing.B) { benchEncrypt(b, 1, 1) }
 
 // BenchmarkEncrypt2Layers encrypts two 256 MiB layers at once, on two cores.
-func BenchmarkEncrypt2Layers(b *testing.B) { benchEncrypt(b, 2) }
+func BenchmarkEncrypt2Layers(b *testing.B) { benchEncrypt(b, 2, 2) }
 
 // BenchmarkDecrypt1Layer decrypts one 256 MiB layer in the embedded store.
-func BenchmarkDecrypt1Layer(b *testing.B) { benchDecrypt(b, 1) }
+func BenchmarkDecrypt1Layer(b *testing.B) { benchDecrypt(b, 1, 0) }
+
+// BenchmarkDecrypt1LayerOneJob decrypts one 256 MiB layer on one goroutine.
+func BenchmarkDecrypt1LayerOneJob(b *testing.B) { benchDecrypt(b, 1, 1) }
 
 // BenchmarkDecrypt2Layers decrypts two 256 MiB layers at once, on two cores.
-func BenchmarkDecrypt2Layers(b *testing.B) { benchDecrypt(b, 2) }
+func BenchmarkDecrypt2Layers(b *testing.B) { benchDecrypt(b, 2, 2) }
 
 // decoderInput is an encrypted layer and the payload containerd would pass.
 func decoderInput(b *testing.B, size int64) (layer, payload []byte) {
@@ -277,4 +287,51 @@ func BenchmarkEncryptPeakRSS1GiB(b *testing.B) {
 		peak = max(peak, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
 	}
 	b.ReportMetric(float64(peak)/1024, "peakRSS-MiB")
+}
+
+// BenchmarkDecoderStartup runs the stream processor on an empty layer:
+// process start, payload, key unwrap and exit.
+func BenchmarkDecoderStartup(b *testing.B) {
+	layer, payload := decoderInput(b, 0)
+	program := decoderPath(b)
+	b.ResetTimer()
+	for range b.N {
+		runDecoder(b, program, layer, payload)
+	}
+}
+
+// bareProgram is the smallest Go program that does what any decoder must:
+// read the payload on fd 3 and copy stdin to stdout.
+const bareProgram = `package main
+
+import (
+	"io"
+	"os"
+)
+
+func main() {
+	io.ReadAll(os.NewFile(3, "payload"))
+	io.Copy(os.Stdout, os.Stdin)
+}
+`
+
+// BenchmarkBaselineStartup runs bareProgram the same way as
+// BenchmarkDecoderStartup runs the decoder.
+func BenchmarkBaselineStartup(b *testing.B) {
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(bareProgram), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	program := filepath.Join(dir, "bare")
+	build := exec.Command("go", "build", "-o", program, "main.go")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "GO111MODULE=off")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Skipf("cannot build the bare program: %v\n%s", err, out)
+	}
+	layer, payload := decoderInput(b, 0)
+	b.ResetTimer()
+	for range b.N {
+		runDecoder(b, program, layer, payload)
+	}
 }
