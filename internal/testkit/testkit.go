@@ -51,6 +51,9 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"sharelayers": cmdShareLayers,
 		"manifest":    cmdManifest,
 		"waitentry":   cmdWaitEntry,
+		"containerd":  cmdContainerd,
+		"registry":    cmdRegistry,
+		"mkrunnable":  cmdMkrunnable,
 	}
 }
 
@@ -60,6 +63,14 @@ func Condition(cond string) (bool, error) {
 	case "gpg", "skopeo", "openssl":
 		_, err := exec.LookPath(cond)
 		return err == nil, nil
+	case "containerd": // root, Debian's containerd 1.6 and runc
+		return containerdCondition(), nil
+	case "containerd2": // also containerd 2.x in $IMGCRYPT_CONTAINERD2_BIN
+		return containerd2Condition(), nil
+	case "registry": // Debian's docker-registry
+		return registryCondition(), nil
+	case "busybox": // a static /bin/busybox for runnable images
+		return busyboxCondition(), nil
 	}
 	return false, fmt.Errorf("unknown condition %q", cond)
 }
