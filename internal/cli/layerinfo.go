@@ -3,10 +3,10 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"strings"
 	"text/tabwriter"
 
-	"github.com/containers/ocicrypt"
 	"github.com/spf13/cobra"
 
 	"github.com/imgcrypt/imgcrypt/internal/imagecrypt"
@@ -79,25 +79,59 @@ gpg user name when gpg knows the key, unless -n is given.`,
 	return cmd
 }
 
-// resolvePGP replaces pgp key IDs by user names where gpg knows them; a
-// missing gpg leaves the IDs, which are still correct.
+// resolvePGP replaces pgp key IDs by the e-mail (or user ID) gpg knows
+// for them; without gpg, or for unknown keys, the IDs stay, still correct.
+// ocicrypt's own resolver formats IDs without leading zeros, which gpg
+// cannot look up, so this asks gpg directly.
 func (o *layerinfoOptions) resolvePGP(layers []imagecrypt.LayerInfo) {
-	var client ocicrypt.GPGClient
+	gpg, err := exec.LookPath("gpg")
+	if o.gpgVersion == "v2" {
+		if g2, err2 := exec.LookPath("gpg2"); err2 == nil {
+			gpg, err = g2, nil
+		}
+	}
+	if err != nil {
+		return
+	}
+	known := map[string]string{}
 	for i := range layers {
 		for j, r := range layers[i].Recipients {
 			if !strings.HasPrefix(r, "0x") {
 				continue
 			}
-			if client == nil {
-				c, err := ocicrypt.NewGPGClient(o.gpgVersion, o.gpgHomedir)
-				if err != nil {
-					return
-				}
-				client = c
+			name, ok := known[r]
+			if !ok {
+				name = gpgUserID(gpg, o.gpgHomedir, r)
+				known[r] = name
 			}
-			if names := client.ResolveRecipients([]string{r}); len(names) == 1 {
-				layers[i].Recipients[j] = names[0]
+			if name != "" {
+				layers[i].Recipients[j] = name
 			}
 		}
 	}
+}
+
+// gpgUserID returns the e-mail of the first user ID of keyID, its whole
+// user ID when it has no e-mail, or "" when gpg does not know the key.
+func gpgUserID(gpg, homedir, keyID string) string {
+	args := []string{"--batch", "--with-colons", "--list-keys", keyID}
+	if homedir != "" {
+		args = append([]string{"--homedir", homedir}, args...)
+	}
+	out, err := exec.Command(gpg, args...).Output()
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		fields := strings.Split(line, ":")
+		if len(fields) < 10 || fields[0] != "uid" {
+			continue
+		}
+		uid := fields[9]
+		if i, j := strings.LastIndex(uid, "<"), strings.LastIndex(uid, ">"); i >= 0 && j > i {
+			return uid[i+1 : j]
+		}
+		return uid
+	}
+	return ""
 }

@@ -55,12 +55,23 @@ func Schemes(desc ocispec.Descriptor) []string {
 }
 
 // Recipients lists the recipients of desc as ocicrypt's key wrappers name
-// them (key IDs for pgp, the scheme in brackets where it names none).
+// them (the scheme in brackets where it names none), except that pgp key
+// IDs always have 16 hex digits: ocicrypt drops leading zeros, and gpg
+// cannot look up the shortened ID.
 func Recipients(desc ocispec.Descriptor) []string {
 	var out []string
 	for _, scheme := range Schemes(desc) {
 		wrapped := ocicrypt.GetWrappedKeysMap(desc)[scheme]
-		rs, err := ocicrypt.GetKeyWrapper(scheme).GetRecipients(wrapped)
+		kw := ocicrypt.GetKeyWrapper(scheme)
+		if scheme == "pgp" {
+			if ids, err := kw.GetKeyIdsFromPacket(wrapped); err == nil {
+				for _, id := range ids {
+					out = append(out, fmt.Sprintf("0x%016x", id))
+				}
+				continue
+			}
+		}
+		rs, err := kw.GetRecipients(wrapped)
 		if err != nil {
 			out = append(out, "["+scheme+"]")
 			continue
