@@ -6,8 +6,11 @@
 #
 # Each dependency group is one deps_* function that declares what it needs
 # with need_apt (a command and the Debian package that provides it) or
-# go_tool (a tool built with 'go install' into a cache). To add a group,
-# write its function and list it in main.
+# go_tool / go_tools (tools built with 'go install' into a cache). To add a
+# group, write its function and list it in main.
+#
+# 'test-deps.sh --containerd2-bin' only builds containerd 2.x if needed and
+# prints its directory, the value of IMGCRYPT_CONTAINERD2_BIN for the tests.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -99,9 +102,16 @@ CONTAINERD2_VERSION=${CONTAINERD2_VERSION:-v2.4.2}
 # so it picks this shim, not Debian's 1.6 one. A cold build takes minutes.
 deps_containerd2() {
 	local dir
-	dir=$(go_tools containerd "github.com/containerd/containerd/v2@$CONTAINERD2_VERSION" \
-		cmd/containerd cmd/containerd-shim-runc-v2)
+	dir=$(containerd2_bin)
 	echo "test-deps: containerd $CONTAINERD2_VERSION in $dir (set IMGCRYPT_CONTAINERD2_BIN=$dir)"
+}
+
+# containerd2_bin builds containerd 2.x if needed and prints its directory:
+# 'hack/test-deps.sh --containerd2-bin' is how the Makefile sets
+# IMGCRYPT_CONTAINERD2_BIN.
+containerd2_bin() {
+	go_tools containerd "github.com/containerd/containerd/v2@$CONTAINERD2_VERSION" \
+		cmd/containerd cmd/containerd-shim-runc-v2
 }
 
 # install_apt installs what the groups found missing, in one apt run.
@@ -123,6 +133,10 @@ install_apt() {
 }
 
 main() {
+	if [[ ${1:-} == --containerd2-bin ]]; then
+		containerd2_bin
+		return
+	fi
 	deps_base
 	deps_skopeo
 	deps_gpg

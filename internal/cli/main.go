@@ -57,11 +57,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if errors.As(err, &status) {
 		return status.code // the container said what it had to say
 	}
-	fmt.Fprintf(stderr, "imgcrypt: %v\n", err)
 	var usage *usageError
 	if errors.As(err, &usage) {
-		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", usage.command)
+		fmt.Fprintf(stderr, "imgcrypt: %v (see '%s --help')\n", err, usage.command)
+		return ExitUsage
 	}
+	fmt.Fprintf(stderr, "imgcrypt: %v\n", err)
 	return exitCode(err)
 }
 
