@@ -59,7 +59,7 @@ encrypted image is stored but not unpacked.`,
 			}
 			var names []string
 			for _, img := range imgs {
-				if err := saveImage(ctx, s.Images(), img); err != nil {
+				if err := saveImage(ctx, s, img); err != nil {
 					return err
 				}
 				names = append(names, img.Name)

@@ -132,6 +132,8 @@ that check, for the node-key model where the stream processor holds the keys.`,
 		},
 	}
 	o.register(cmd)
+	// Flags after NAME belong to the container's command.
+	cmd.Flags().SetInterspersed(false)
 	cmd.Flags().BoolVar(&skipAuth, "skip-decrypt-auth", false, "do not check the keys first (node-key model)")
 	cmd.Flags().BoolVar(&remove, "rm", false, "remove the container and its snapshot when it exits")
 	return cmd

@@ -101,7 +101,7 @@ func transformImage(cmd *cobra.Command, g *globalOptions, args []string, verb st
 		return err
 	}
 	out.Name = dstName
-	if err := saveImage(ctx, s.Images(), out); err != nil {
+	if err := saveImage(ctx, s, out); err != nil {
 		return fmt.Errorf("saving %s: %w", dstName, err)
 	}
 	if !g.quiet {

@@ -137,7 +137,7 @@ func newTagCommand(g *globalOptions) *cobra.Command {
 			if img.Name, err = targetName(cmd.Context(), s.Images(), args[1]); err != nil {
 				return err
 			}
-			return saveImage(cmd.Context(), s.Images(), img)
+			return saveImage(cmd.Context(), s, img)
 		},
 	}
 }

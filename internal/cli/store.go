@@ -11,6 +11,7 @@ import (
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/imgcrypt/imgcrypt/internal/daemon"
@@ -135,7 +136,15 @@ func targetName(ctx context.Context, is images.Store, name string) (string, erro
 
 // saveImage points name at img's target, creating or replacing the record.
 // It is the single commit point of every command that writes an image.
-func saveImage(ctx context.Context, is images.Store, img images.Image) error {
+func saveImage(ctx context.Context, s imageStore, img images.Image) error {
+	if k, ok := s.(interface {
+		Keep(context.Context, ocispec.Descriptor) error
+	}); ok {
+		if err := k.Keep(ctx, img.Target); err != nil {
+			return fmt.Errorf("labelling %s for containerd's garbage collector: %w", img.Name, err)
+		}
+	}
+	is := s.Images()
 	if _, err := is.Update(ctx, img); err == nil {
 		return nil
 	} else if !errdefs.IsNotFound(err) {

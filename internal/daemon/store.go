@@ -8,6 +8,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Store is a containerd daemon's content store and image service, in one
@@ -51,6 +52,14 @@ func (s *Store) Lease(ctx context.Context) (context.Context, func(), error) {
 		return nil, nil, fmt.Errorf("creating a lease: %w", err)
 	}
 	return ctx, func() { done(context.WithoutCancel(ctx)) }, nil
+}
+
+// Keep labels every index and manifest under target with its children, as
+// containerd's own pull and import do, so that the garbage collector keeps
+// what an image refers to once the lease that wrote it is gone.
+func (s *Store) Keep(ctx context.Context, target ocispec.Descriptor) error {
+	cs := s.client.ContentStore()
+	return images.Walk(ctx, images.SetChildrenLabels(cs, images.ChildrenHandler(cs)), target)
 }
 
 // Close closes the connection.

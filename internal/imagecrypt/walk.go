@@ -308,23 +308,24 @@ func (w *walker) assemble(ctx context.Context, n *node) (ocispec.Descriptor, err
 		return n.desc, nil
 	}
 	mediaType := n.desc.MediaType
+	var config ocispec.Descriptor
+	if err := n.raw.decode("config", &config); err != nil {
+		return ocispec.Descriptor{}, err
+	}
 	if images.IsDockerType(mediaType) {
 		// ocicrypt's encrypted layer types exist only in OCI manifests, so
 		// the whole manifest, its config and its other layers move over.
 		mediaType = ocispec.MediaTypeImageManifest
-		var config ocispec.Descriptor
-		if err := n.raw.decode("config", &config); err != nil {
-			return ocispec.Descriptor{}, err
-		}
-		n.raw.set("config", patch(n.raw.values["config"], map[string]any{"mediaType": ociType(config.MediaType)}))
+		config.MediaType = ociType(config.MediaType)
+		n.raw.set("config", patch(n.raw.values["config"], map[string]any{"mediaType": config.MediaType}))
 		for i := range n.layerRaw {
 			if oci := ociType(n.layers[i].MediaType); oci != n.layers[i].MediaType {
 				n.layerRaw[i] = patch(n.layerRaw[i], map[string]any{"mediaType": oci})
 				n.layers[i].MediaType = oci
 			}
 		}
-		children = append(children, config)
 	}
+	children = append(children, config)
 	n.raw.set("layers", n.layerRaw)
 	return w.write(ctx, n, mediaType, append(children, n.layers...))
 }
