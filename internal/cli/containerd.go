@@ -26,9 +26,11 @@ type daemonOptions struct {
 func (o *daemonOptions) register(cmd *cobra.Command) {
 	o.keyOptions.register(cmd, "private key for the image's encrypted layers (repeatable; FILE[:PASSWORD])")
 	f := cmd.Flags()
-	f.StringVar(&o.platform, "platform", platforms.DefaultString(), "platform to unpack")
+	f.StringVar(&o.platform, "platform", defaultPlatform(), "platform to unpack")
 	f.StringVar(&o.snapshotter, "snapshotter", envOr("CONTAINERD_SNAPSHOTTER", "overlayfs"), "containerd snapshotter ($CONTAINERD_SNAPSHOTTER)")
 }
+
+func defaultPlatform() string { return platforms.DefaultString() }
 
 // decryptConfig parses the keys; none gives an empty config, which leaves
 // decryption to the stream processor's node keys.
@@ -37,53 +39,6 @@ func (o *daemonOptions) decryptConfig() (*config.DecryptConfig, error) {
 		return &config.DecryptConfig{Parameters: map[string][][]byte{}}, nil
 	}
 	return keys.DecryptConfig(o.keys, o.decRecipients, o.keysOptions())
-}
-
-func newPullCommand(g *globalOptions) *cobra.Command {
-	o := &daemonOptions{}
-	var plainHTTP, unpack bool
-	cmd := &cobra.Command{
-		Use:   "pull [flags] NAME",
-		Short: "Pull an image into containerd and unpack it, decrypting its layers",
-		Long: `Pull an image into containerd and unpack it for one platform. Encrypted layers
-are decrypted by containerd's ctd-decoder stream processor with the keys given
-here (checked against every layer first) or, without --key, with the node keys
-in the decoder's key directory. With --unpack=false an encrypted image is kept
-for later, no key needed.`,
-		Example: `  imgcrypt --address /run/containerd/containerd.sock pull --key mykey registry.example.com/app:enc
-  imgcrypt pull --plain-http --unpack=false 127.0.0.1:5000/app:enc`,
-		Args: usage(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.daemonStore(cmd.Context(), "pull")
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			dc, err := o.decryptConfig()
-			if err != nil {
-				return err
-			}
-			ref, err := normalizeName(args[0])
-			if err != nil {
-				return err
-			}
-			img, err := daemon.Pull(cmd.Context(), s, ref, daemon.PullOptions{
-				Platform: o.platform, PlainHTTP: plainHTTP, Unpack: unpack, Snapshotter: o.snapshotter,
-				Decrypt: dc, Authorize: len(o.keys) > 0,
-			})
-			if err != nil {
-				return err
-			}
-			if !g.quiet {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", img.Name, img.Target.Digest)
-			}
-			return nil
-		},
-	}
-	o.register(cmd)
-	cmd.Flags().BoolVar(&plainHTTP, "plain-http", false, "talk to the registry over plain HTTP")
-	cmd.Flags().BoolVar(&unpack, "unpack", true, "unpack the image after pulling")
-	return cmd
 }
 
 func newRunCommand(g *globalOptions) *cobra.Command {

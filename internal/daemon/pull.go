@@ -6,15 +6,17 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
-	"github.com/containerd/containerd/v2/core/remotes/docker"
-	"github.com/containerd/containerd/v2/core/remotes/docker/config"
+	"github.com/containerd/containerd/v2/core/remotes"
+	"github.com/containerd/platforms"
 	ocicfg "github.com/containers/ocicrypt/config"
 )
 
 // PullOptions configure Pull.
 type PullOptions struct {
+	Resolver remotes.Resolver
+	// Fetch selects the platforms to fetch; Platform is the one unpacked.
+	Fetch       platforms.MatchComparer
 	Platform    string
-	PlainHTTP   bool
 	Unpack      bool
 	Snapshotter string
 	// Decrypt holds the keys for encrypted layers; empty relies on the
@@ -34,12 +36,7 @@ func Pull(ctx context.Context, s *Store, ref string, opts PullOptions) (images.I
 		return images.Image{}, err
 	}
 	defer release()
-	hostOpts := config.HostOptions{}
-	if opts.PlainHTTP {
-		hostOpts.DefaultScheme = "http"
-	}
-	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: config.ConfigureHosts(ctx, hostOpts)})
-	image, err := s.client.Pull(ctx, ref, containerd.WithResolver(resolver), containerd.WithPlatform(opts.Platform))
+	image, err := s.client.Pull(ctx, ref, containerd.WithResolver(opts.Resolver), containerd.WithPlatformMatcher(opts.Fetch))
 	if err != nil {
 		return images.Image{}, fmt.Errorf("pulling %s: %w", ref, err)
 	}

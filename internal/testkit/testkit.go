@@ -54,6 +54,8 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"containerd":  cmdContainerd,
 		"registry":    cmdRegistry,
 		"mkrunnable":  cmdMkrunnable,
+		"flipbyte":    cmdFlipByte,
+		"envfrom":     cmdEnvFrom,
 	}
 }
 
