@@ -98,25 +98,25 @@ func platformMatcher(cmd *cobra.Command, list []string, all bool) (platforms.Mat
 func newPushCommand(g *globalOptions) *cobra.Command {
 	o := &registryOptions{}
 	var platformList []string
-	var allPlatforms bool
 	cmd := &cobra.Command{
 		Use:   "push [flags] NAME [REMOTE]",
 		Short: "Push an image to a registry",
-		Long: `Push image NAME from the store to its registry, or to REMOTE. Encrypted
-images push as they are. Blobs the registry already has are not uploaded
+		Long: `Push image NAME from the store to its registry, or to REMOTE: the whole image,
+every platform it has, or with --platform only that platform's manifest.
+Encrypted images push as they are. Blobs the registry already has are not uploaded
 again, so a push that was interrupted finishes when run again.
 
 Credentials come from the docker configuration ($DOCKER_CONFIG or
 ~/.docker/config.json, and its credential helpers), as 'imgcrypt login'
 stores them, or from --user with --password-stdin.`,
-		Example: `  imgcrypt push --all-platforms registry.example.com/team/app:enc
+		Example: `  imgcrypt push registry.example.com/team/app:enc
+  imgcrypt push --platform linux/arm64 app:enc registry.example.com/team/app:enc-arm64
   imgcrypt push app:enc 127.0.0.1:5000/app:enc --plain-http
   echo "$TOKEN" | imgcrypt push -u ci --password-stdin app:enc registry.example.com/app:enc`,
 		Args: usage(cobra.RangeArgs(1, 2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			matcher, err := platformMatcher(cmd, platformList, allPlatforms)
-			if err != nil {
-				return err
+			if len(platformList) > 1 {
+				return usagef(cmd, "push one --platform, or the whole image")
 			}
 			if err := o.resolvePassword(cmd); err != nil {
 				return err
@@ -136,18 +136,27 @@ stores them, or from --user with --password-stdin.`,
 					return err
 				}
 			}
-			if err := registry.Push(cmd.Context(), s.Content(), img.Target, remote, matcher, o.Options); err != nil {
+			root := img.Target
+			if len(platformList) == 1 {
+				p, err := platforms.Parse(platformList[0])
+				if err != nil {
+					return usagef(cmd, "invalid --platform: %v", err)
+				}
+				if root, err = registry.Narrow(cmd.Context(), s.Content(), root, p); err != nil {
+					return err
+				}
+			}
+			if err := registry.Push(cmd.Context(), s.Content(), root, remote, o.Options); err != nil {
 				return err
 			}
 			if !g.quiet {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", remote, img.Target.Digest)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", remote, root.Digest)
 			}
 			return nil
 		},
 	}
 	o.register(cmd)
-	cmd.Flags().StringArrayVar(&platformList, "platform", nil, "push only this platform's manifest (repeatable; default: this machine's)")
-	cmd.Flags().BoolVar(&allPlatforms, "all-platforms", false, "push every platform")
+	cmd.Flags().StringArrayVar(&platformList, "platform", nil, "push only this platform's manifest (default: the whole image)")
 	return cmd
 }
 

@@ -44,9 +44,14 @@ func Pull(ctx context.Context, cs content.Store, ref string, matcher platforms.M
 	return root, nil
 }
 
-// Push uploads the image rooted at root, for the platforms matcher accepts,
-// to ref. Blobs the registry already has are not uploaded again.
-func Push(ctx context.Context, cs content.Store, root ocispec.Descriptor, ref string, matcher platforms.MatchComparer, opts Options) error {
+// Push uploads the whole image rooted at root to ref. Blobs the registry
+// already has are not uploaded again, so a push run again after an
+// interruption sends only what is missing. Every blob must be in cs: a
+// registry refuses an index whose manifests it lacks (Narrow picks one).
+func Push(ctx context.Context, cs content.Store, root ocispec.Descriptor, ref string, opts Options) error {
+	if err := checkComplete(ctx, cs, root); err != nil {
+		return err
+	}
 	resolver, err := opts.Resolver(ctx)
 	if err != nil {
 		return err
@@ -55,8 +60,24 @@ func Push(ctx context.Context, cs content.Store, root ocispec.Descriptor, ref st
 	if err != nil {
 		return err
 	}
-	if err := remotes.PushContent(ctx, pusher, root, cs, semaphore.NewWeighted(parallelBlobs), matcher, nil); err != nil {
+	if err := remotes.PushContent(ctx, pusher, root, cs, semaphore.NewWeighted(parallelBlobs), platforms.All, nil); err != nil {
 		return fmt.Errorf("pushing %s: %w", ref, err)
 	}
 	return nil
+}
+
+// checkComplete fails with a clear message when part of the image, such
+// as another platform's manifest, was never fetched into cs.
+func checkComplete(ctx context.Context, cs content.Store, root ocispec.Descriptor) error {
+	check := images.HandlerFunc(func(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		if _, err := cs.Info(ctx, desc.Digest); err != nil {
+			what := desc.Digest.String()
+			if desc.Platform != nil {
+				what = "the " + platforms.Format(*desc.Platform) + " manifest"
+			}
+			return nil, fmt.Errorf("the store lacks %s of this image (pulled for other platforms only?): push one platform with --platform, or pull it with --all-platforms first", what)
+		}
+		return nil, nil
+	})
+	return images.Walk(ctx, images.Handlers(check, images.ChildrenHandler(cs)), root)
 }
