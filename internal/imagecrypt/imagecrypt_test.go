@@ -375,3 +375,30 @@ func TestAddRecipientKeepsLayerData(t *testing.T) {
 		t.Error("bob's decryption does not give back the original image")
 	}
 }
+
+// An image pulled for one platform lacks the other's manifest: encrypting
+// and describing it work on what is there, and asking for the missing
+// platform by name is a clear error.
+func TestPartialImage(t *testing.T) {
+	img := newTestImage(t, ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageLayer)
+	ctx := context.Background()
+	if err := img.cs.Delete(ctx, digestOfManifest(t, img.cs, img.root, "linux/arm64")); err != nil {
+		t.Fatal(err)
+	}
+	layers, err := Layers(ctx, img.cs, img.root, Filter{})
+	if err != nil || len(layers) != 2 || layers[0].Platform != "linux/amd64" {
+		t.Fatalf("layers of a partial image: %v, %+v", err, layers)
+	}
+	key := newKeyPair(t)
+	enc, err := Encrypt(ctx, img.cs, img.root, EncryptOptions{Config: key.ec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := digestOfManifest(t, img.cs, enc, "linux/arm64"); got != digestOfManifest(t, img.cs, img.root, "linux/arm64") {
+		t.Error("the missing manifest's entry changed")
+	}
+	_, err = Layers(ctx, img.cs, img.root, Filter{Platforms: []ocispec.Platform{platforms.MustParse("linux/arm64")}})
+	if err == nil || !strings.Contains(err.Error(), "the linux/arm64 manifest is not in the store") {
+		t.Errorf("asking for the missing platform: %v", err)
+	}
+}

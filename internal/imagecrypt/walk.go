@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -120,6 +121,14 @@ func (w *walker) visitIndex(ctx context.Context, desc ocispec.Descriptor) (*node
 			return nil, fmt.Errorf("index %s: manifest %d: %w", desc.Digest, i, err)
 		}
 		if !images.IsIndexType(child.MediaType) && !w.wantManifest(child) {
+			continue
+		}
+		if _, err := w.cs.Info(ctx, child.Digest); errdefs.IsNotFound(err) {
+			// An image pulled or exported for some platforms only: the
+			// others stay as they are, unless asked for by name.
+			if len(w.filter.Platforms) > 0 && child.Platform != nil {
+				return nil, fmt.Errorf("the %s manifest is not in the store (the image was pulled or imported for other platforms)", platforms.Format(*child.Platform))
+			}
 			continue
 		}
 		if n.children[i], err = w.visit(ctx, child, child.Platform); err != nil {
