@@ -71,7 +71,10 @@ without --key, with the node keys in the decoder's key directory. With
 				if len(o.keys) > 0 {
 					return usagef(cmd, "--key unpacks into containerd: give its socket with --address")
 				}
-				target, err := registry.Pull(ctx, s.Content(), ref, matcher, r.Options)
+				bar := newProgress(cmd.ErrOrStderr(), "pulling", g.quiet)
+				bar.Start(0, 0)
+				target, err := registry.Pull(ctx, bar.counted(s.Content()), ref, matcher, r.Options)
+				bar.Finish()
 				if err != nil {
 					return err
 				}

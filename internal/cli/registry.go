@@ -146,7 +146,11 @@ stores them, or from --user with --password-stdin.`,
 					return err
 				}
 			}
-			if err := registry.Push(cmd.Context(), s.Content(), root, remote, o.Options); err != nil {
+			bar := newProgress(cmd.ErrOrStderr(), "pushing", g.quiet)
+			bar.Start(0, 0)
+			err = registry.Push(cmd.Context(), bar.counted(s.Content()), root, remote, o.Options)
+			bar.Finish()
+			if err != nil {
 				return err
 			}
 			if !g.quiet {
