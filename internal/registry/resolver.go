@@ -42,6 +42,10 @@ func (o Options) Resolver(ctx context.Context) (remotes.Resolver, error) {
 		DefaultTLS:  tlsConfig,
 		Credentials: creds,
 	}
+	// containerd would try plain HTTP and skip TLS verification for
+	// localhost on its own; a scheme stated here keeps verification on
+	// everywhere unless the user asks otherwise.
+	hostOpts.DefaultScheme = "https"
 	if o.PlainHTTP {
 		hostOpts.DefaultScheme = "http"
 	}
