@@ -125,15 +125,11 @@ func newTagCommand(g *globalOptions) *cobra.Command {
 		Example: `  imgcrypt tag alpine:enc registry.example.com/team/alpine:enc`,
 		Args:    usage(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.openStore(cmd.Context())
+			s, img, err := g.openImage(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			img, err := findImage(cmd.Context(), s.Images(), args[0])
-			if err != nil {
-				return err
-			}
 			if img.Name, err = targetName(cmd.Context(), s.Images(), args[1]); err != nil {
 				return err
 			}

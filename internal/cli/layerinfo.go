@@ -40,15 +40,11 @@ gpg user name when gpg knows the key, unless -n is given.`,
 			if err != nil {
 				return err
 			}
-			s, err := g.openStore(cmd.Context())
+			s, img, err := g.openImage(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			img, err := findImage(cmd.Context(), s.Images(), args[0])
-			if err != nil {
-				return err
-			}
 			layers, err := imagecrypt.Layers(cmd.Context(), s.Content(), img.Target, filter)
 			if err != nil {
 				return err

@@ -121,15 +121,11 @@ stores them, or from --user with --password-stdin.`,
 			if err := o.resolvePassword(cmd); err != nil {
 				return err
 			}
-			s, err := g.openStore(cmd.Context())
+			s, img, err := g.openImage(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			img, err := findImage(cmd.Context(), s.Images(), args[0])
-			if err != nil {
-				return err
-			}
 			remote := img.Name
 			if len(args) == 2 {
 				if remote, err = normalizeName(args[1]); err != nil {

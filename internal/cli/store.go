@@ -83,6 +83,21 @@ func (g *globalOptions) openStore(ctx context.Context) (imageStore, error) {
 	return embeddedStore{s}, nil
 }
 
+// openImage opens the store and finds name in it; the caller closes the
+// store.
+func (g *globalOptions) openImage(ctx context.Context, name string) (imageStore, images.Image, error) {
+	s, err := g.openStore(ctx)
+	if err != nil {
+		return nil, images.Image{}, err
+	}
+	img, err := findImage(ctx, s.Images(), name)
+	if err != nil {
+		s.Close()
+		return nil, images.Image{}, err
+	}
+	return s, img, nil
+}
+
 func (g *globalOptions) storePath() (string, error) {
 	if g.storeDir != "" {
 		return g.storeDir, nil
