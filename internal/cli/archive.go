@@ -35,7 +35,7 @@ encrypted image is stored but not unpacked.`,
   imgcrypt import --name app:1.0 app-oci.tar`,
 		Args: usage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(unpack.keys) > 0 && g.address == "" {
+			if len(unpack.keys) > 0 && g.daemonAddress() == "" {
 				return usagef(cmd, "--key unpacks into containerd: give its socket with --address")
 			}
 			r, closeFn, err := openInput(args[0])

@@ -63,7 +63,7 @@ are not uploaded again. The source is never changed.`,
 				}
 				platform = &p
 			}
-			if err := r.resolvePassword(cmd); err != nil {
+			if err := r.prepare(cmd); err != nil {
 				return err
 			}
 			transform, err := copyTransform(encrypt, decrypt, recipients, k, jobs)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -66,7 +68,39 @@ func runDecoder(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	})
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", DecoderName, err)
+		holdOutput(os.Stdout)
 		return exitCode(err)
 	}
 	return ExitOK
+}
+
+// holdOutputArg makes imgcrypt a short-lived child that only keeps the
+// decoder's stdout open. containerd (core/diff/apply, 1.6 to 2.4) reads a
+// stream processor's output to its end and then asks for the exit status
+// without waiting for it: when stdout closes together with the failed
+// decoder, the status is often not in yet, and containerd reports "wrong
+// diff id" instead of the decoder's message. With the child holding stdout
+// a moment longer, the status arrives first.
+const holdOutputArg = "__hold-output"
+
+// holdDuration is far longer than containerd needs to reap the decoder,
+// and short enough to go unnoticed in a failed unpack.
+const holdDuration = 300 * time.Millisecond
+
+// holdOutput starts the child when stdout is a pipe (containerd's case).
+func holdOutput(stdout *os.File) {
+	fi, err := stdout.Stat()
+	if err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		return
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return
+	}
+	// The child's stderr is not containerd's pipe, or containerd would wait
+	// for the child too before reading the status.
+	child := &exec.Cmd{Path: self, Args: []string{"imgcrypt", holdOutputArg}, Stdout: stdout}
+	if child.Start() == nil {
+		child.Process.Release()
+	}
 }

@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -26,6 +28,10 @@ func isDecoder(args []string) bool {
 
 // Main runs imgcrypt with os.Args-style args and returns the exit code.
 func Main(args []string) int {
+	if len(args) == 2 && args[1] == holdOutputArg {
+		time.Sleep(holdDuration)
+		return ExitOK
+	}
 	// containerd and ocicrypt log through logrus; their warnings (such as
 	// fsverity being unsupported) are noise on a command line.
 	logrus.SetLevel(logrus.ErrorLevel)
@@ -57,12 +63,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if errors.As(err, &status) {
 		return status.code // the container said what it had to say
 	}
+	// Errors relayed from the stream processor through containerd keep its
+	// trailing newline; one line is one line.
+	msg := strings.TrimRight(err.Error(), "\n ")
 	var usage *usageError
 	if errors.As(err, &usage) {
-		fmt.Fprintf(stderr, "imgcrypt: %v (see '%s --help')\n", err, usage.command)
+		fmt.Fprintf(stderr, "imgcrypt: %s (see '%s --help')\n", msg, usage.command)
 		return ExitUsage
 	}
-	fmt.Fprintf(stderr, "imgcrypt: %v\n", err)
+	fmt.Fprintf(stderr, "imgcrypt: %s\n", msg)
 	return exitCode(err)
 }
 
@@ -121,6 +130,7 @@ imgcrypt is containerd's stream processor for encrypted layers.`,
 		newRunCommand(g),
 		newContainerdConfigCommand(),
 		newDecoderCommand(),
+		newHSMCommand(), // TEMP (hsm helper): remove before handing back
 	)
 	return root
 }

@@ -34,11 +34,11 @@ without --key, with the node keys in the decoder's key directory. With
 		Args: usage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			matcher, err := platformMatcher(cmd, platformList, allPlatforms)
+			want, err := pullPlatforms(cmd, platformList, allPlatforms)
 			if err != nil {
 				return err
 			}
-			if err := r.resolvePassword(cmd); err != nil {
+			if err := r.prepare(cmd); err != nil {
 				return err
 			}
 			ref, err := normalizeName(args[0])
@@ -50,38 +50,41 @@ without --key, with the node keys in the decoder's key directory. With
 				return err
 			}
 			defer s.Close()
-			var img images.Image
-			if ds, ok := s.(*daemon.Store); ok {
-				dc, err := o.decryptConfig()
-				if err != nil {
-					return err
-				}
-				resolver, err := r.Resolver(ctx)
-				if err != nil {
-					return err
-				}
-				img, err = daemon.Pull(ctx, ds, ref, daemon.PullOptions{
-					Resolver: resolver, Fetch: matcher, Platform: o.platform, Unpack: unpack,
-					Snapshotter: o.snapshotter, Decrypt: dc, Authorize: len(o.keys) > 0,
-				})
-				if err != nil {
-					return err
-				}
-			} else {
+			ds, daemonStore := s.(*daemon.Store)
+			if len(o.keys) > 0 && !daemonStore {
+				return usagef(cmd, "--key unpacks into containerd: give its socket with --address")
+			}
+			dc, err := o.decryptConfig()
+			if err != nil {
+				return err
+			}
+			// Everything fetched stays leased until the image names it, and
+			// the name comes last: a pull that fails names no image.
+			ctx, release, err := s.Lease(ctx)
+			if err != nil {
+				return err
+			}
+			defer release()
+			bar := newProgress(cmd.ErrOrStderr(), "pulling", g.quiet)
+			bar.Start(0, 0)
+			target, err := registry.Pull(ctx, bar.counted(s.Content()), ref, want, r.Options)
+			bar.Finish()
+			if err != nil {
+				return err
+			}
+			img := images.Image{Name: ref, Target: target}
+			if daemonStore && unpack {
 				if len(o.keys) > 0 {
-					return usagef(cmd, "--key unpacks into containerd: give its socket with --address")
+					if err := daemon.Authorize(ctx, ds.Client(), img, o.platform, dc); err != nil {
+						return err
+					}
 				}
-				bar := newProgress(cmd.ErrOrStderr(), "pulling", g.quiet)
-				bar.Start(0, 0)
-				target, err := registry.Pull(ctx, bar.counted(s.Content()), ref, matcher, r.Options)
-				bar.Finish()
-				if err != nil {
+				if err := daemon.Unpack(ctx, ds.Client(), img, o.platform, o.snapshotter, dc); err != nil {
 					return err
 				}
-				img = images.Image{Name: ref, Target: target}
-				if err := saveImage(ctx, s, img); err != nil {
-					return err
-				}
+			}
+			if err := saveImage(ctx, s, img); err != nil {
+				return err
 			}
 			if !g.quiet {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", img.Name, img.Target.Digest)

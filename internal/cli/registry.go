@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/containerd/platforms"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -34,9 +35,13 @@ func (o *registryOptions) register(cmd *cobra.Command) {
 	f.BoolVar(&o.passwordStdin, "password-stdin", false, "read the registry password from standard input")
 }
 
-// resolvePassword fills Password from stdin or a terminal prompt, never
-// from the command line, where every user of the machine could see it.
-func (o *registryOptions) resolvePassword(cmd *cobra.Command) error {
+// prepare checks the flags and fills Password from stdin or a terminal
+// prompt, never from the command line, where every user of the machine
+// could see it.
+func (o *registryOptions) prepare(cmd *cobra.Command) error {
+	if err := o.Validate(); err != nil {
+		return usagef(cmd, "%v", err)
+	}
 	if o.passwordStdin && o.Username == "" {
 		return usagef(cmd, "--password-stdin needs --user")
 	}
@@ -76,23 +81,24 @@ func readPasswordLine(r io.Reader) (string, error) {
 	return line, nil
 }
 
-// platformMatcher is what --platform and --all-platforms select; the
-// default is this machine's platform, as for containerd and nerdctl.
-func platformMatcher(cmd *cobra.Command, list []string, all bool) (platforms.MatchComparer, error) {
+// pullPlatforms is what --platform and --all-platforms select: none
+// stands for every platform, and the default is this machine's, as for
+// containerd and nerdctl.
+func pullPlatforms(cmd *cobra.Command, list []string, all bool) ([]ocispec.Platform, error) {
 	if all {
 		if len(list) > 0 {
 			return nil, usagef(cmd, "--platform and --all-platforms exclude each other")
 		}
-		return platforms.All, nil
+		return nil, nil
 	}
 	if len(list) == 0 {
-		return platforms.Default(), nil
+		return []ocispec.Platform{platforms.DefaultSpec()}, nil
 	}
 	ps, err := platforms.ParseAll(list)
 	if err != nil {
 		return nil, usagef(cmd, "invalid --platform: %v", err)
 	}
-	return platforms.Ordered(ps...), nil
+	return ps, nil
 }
 
 func newPushCommand(g *globalOptions) *cobra.Command {
@@ -118,7 +124,7 @@ stores them, or from --user with --password-stdin.`,
 			if len(platformList) > 1 {
 				return usagef(cmd, "push one --platform, or the whole image")
 			}
-			if err := o.resolvePassword(cmd); err != nil {
+			if err := o.prepare(cmd); err != nil {
 				return err
 			}
 			s, img, err := g.openImage(cmd.Context(), args[0])
@@ -177,7 +183,10 @@ without echo; it is never taken from the command line.`,
 			if o.Username == "" {
 				return usagef(cmd, "give the user name with --user")
 			}
-			if err := o.resolvePassword(cmd); err != nil {
+			if o.HostsDir != "" {
+				return usagef(cmd, "login does not read --hosts-dir; give the registry's CA with --ca-file")
+			}
+			if err := o.prepare(cmd); err != nil {
 				return err
 			}
 			if err := registry.Login(cmd.Context(), args[0], o.Username, o.Password, o.Options); err != nil {

@@ -48,7 +48,7 @@ type globalOptions struct {
 func (g *globalOptions) register(root *cobra.Command) {
 	f := root.PersistentFlags()
 	f.StringVar(&g.storeDir, "store", "", "embedded store directory (default $IMGCRYPT_STORE, else $XDG_DATA_HOME/imgcrypt)")
-	f.StringVarP(&g.address, "address", "a", os.Getenv("CONTAINERD_ADDRESS"), "containerd socket: work on the daemon's store instead of the embedded one ($CONTAINERD_ADDRESS)")
+	f.StringVarP(&g.address, "address", "a", "", "containerd socket: work on the daemon's store instead of the embedded one ($CONTAINERD_ADDRESS)")
 	f.StringVar(&g.namespace, "namespace", envOr("CONTAINERD_NAMESPACE", "default"), "containerd namespace ($CONTAINERD_NAMESPACE)")
 	f.BoolVarP(&g.quiet, "quiet", "q", false, "print no progress")
 }
@@ -60,17 +60,26 @@ func envOr(key, fallback string) string {
 	return fallback
 }
 
+// daemonAddress is the containerd socket to work on, if any: --address,
+// else $CONTAINERD_ADDRESS unless --store names the embedded store.
+func (g *globalOptions) daemonAddress() string {
+	if g.address != "" || g.storeDir != "" {
+		return g.address
+	}
+	return os.Getenv("CONTAINERD_ADDRESS")
+}
+
 // daemonStore is a containerd daemon's store.
 func (g *globalOptions) daemonStore(ctx context.Context, command string) (*daemon.Store, error) {
-	if g.address == "" {
+	if g.daemonAddress() == "" {
 		return nil, fmt.Errorf("%s needs containerd: give its socket with --address or $CONTAINERD_ADDRESS", command)
 	}
-	return daemon.Open(ctx, g.address, g.namespace)
+	return daemon.Open(ctx, g.daemonAddress(), g.namespace)
 }
 
 func (g *globalOptions) openStore(ctx context.Context) (imageStore, error) {
-	if g.address != "" {
-		return daemon.Open(ctx, g.address, g.namespace)
+	if addr := g.daemonAddress(); addr != "" {
+		return daemon.Open(ctx, addr, g.namespace)
 	}
 	dir, err := g.storePath()
 	if err != nil {

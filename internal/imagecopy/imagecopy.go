@@ -14,7 +14,6 @@ import (
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/errdefs"
-	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -97,11 +96,11 @@ func Copy(ctx context.Context, src, dst Endpoint, opts Options) (ocispec.Descrip
 		// Read from the source layout, write only to the working store.
 		cs = overlay{Store: ws.Content(), lower: ls.Content()}
 	} else {
-		matcher := platforms.All
+		var want []ocispec.Platform
 		if opts.Platform != nil {
-			matcher = platforms.Only(*opts.Platform)
+			want = append(want, *opts.Platform)
 		}
-		if root, err = registry.Pull(ctx, cs, src.Name, matcher, opts.Registry); err != nil {
+		if root, err = registry.Pull(ctx, cs, src.Name, want, opts.Registry); err != nil {
 			return ocispec.Descriptor{}, err
 		}
 	}

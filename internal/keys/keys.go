@@ -75,6 +75,9 @@ func EncryptConfig(recipients, keys, decRecipients []string, opts Options) (*con
 		b.add(config.EncryptWithJwe(rs.pubKeys))
 	}
 	if len(rs.p11Pub) > 0 || len(rs.p11Yaml) > 0 {
+		if err := preparePKCS11Encryption(); err != nil {
+			return nil, err
+		}
 		// Only pkcs11 yamls talk to a module; plain public keys need no config.
 		var p11 *pkcs11.Pkcs11Config
 		if len(rs.p11Yaml) > 0 {
@@ -116,6 +119,9 @@ func DecryptConfig(keys, decRecipients []string, _ Options) (*config.DecryptConf
 		if err := ks.addDecRecipient(r); err != nil {
 			return nil, err
 		}
+	}
+	if err := checkPKCS11Keys(ks.p11Yamls); err != nil {
+		return nil, err
 	}
 	return ks.config()
 }

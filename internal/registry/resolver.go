@@ -28,6 +28,17 @@ type Options struct {
 	Username, Password string
 }
 
+// ErrCertKeyPair means only one of a client certificate and its key was given.
+var ErrCertKeyPair = errors.New("--cert-file and --key-file go together")
+
+// Validate checks the options that only make sense together.
+func (o Options) Validate() error {
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return ErrCertKeyPair
+	}
+	return nil
+}
+
 // Resolver builds containerd's docker resolver for these options.
 func (o Options) Resolver(ctx context.Context) (remotes.Resolver, error) {
 	tlsConfig, err := o.tlsConfig()
@@ -70,9 +81,6 @@ func (o Options) tlsConfig() (*tls.Config, error) {
 			return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", o.CAFile)
 		}
 		cfg.RootCAs = pool
-	}
-	if (o.CertFile == "") != (o.KeyFile == "") {
-		return nil, errors.New("--cert-file and --key-file go together")
 	}
 	if o.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)

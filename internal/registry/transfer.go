@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
@@ -16,11 +17,16 @@ import (
 // parallelBlobs bounds the blobs moved at once, as containerd does.
 const parallelBlobs = 3
 
-// Pull fetches ref's manifests for the platforms matcher accepts, and their
-// configs and layers, into cs, and returns the root descriptor. Blobs are
+// Pull fetches ref's manifests for the platforms in want (every platform
+// when want is empty), and their configs and layers, into cs, and returns
+// the root descriptor. Blobs are
 // written through cs's ingests under a key per blob, so an interrupted pull
 // run again resumes them; nothing names the image until the caller does.
-func Pull(ctx context.Context, cs content.Store, ref string, matcher platforms.MatchComparer, opts Options) (ocispec.Descriptor, error) {
+func Pull(ctx context.Context, cs content.Store, ref string, want []ocispec.Platform, opts Options) (ocispec.Descriptor, error) {
+	matcher := platforms.All
+	if len(want) > 0 {
+		matcher = platforms.Ordered(want...)
+	}
 	resolver, err := opts.Resolver(ctx)
 	if err != nil {
 		return ocispec.Descriptor{}, err
@@ -40,6 +46,17 @@ func Pull(ctx context.Context, cs content.Store, ref string, matcher platforms.M
 	handler := images.Handlers(remotes.FetchHandler(cs, fetcher), children)
 	if err := images.Dispatch(ctx, handler, semaphore.NewWeighted(parallelBlobs), root); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("pulling %s: %w", ref, err)
+	}
+	if _, err := images.Config(ctx, cs, root, matcher); err != nil {
+		var wanted, have []string
+		for _, p := range want {
+			wanted = append(wanted, platforms.Format(p))
+		}
+		all, _ := images.Platforms(ctx, cs, root)
+		for _, p := range all {
+			have = append(have, platforms.Format(p))
+		}
+		return ocispec.Descriptor{}, fmt.Errorf("%s has no %s manifest (it has %s)", ref, strings.Join(wanted, " or "), strings.Join(have, ", "))
 	}
 	return root, nil
 }

@@ -227,14 +227,24 @@ type ctdDaemon struct {
 	namespace     string
 	snapshotter   string
 	proc          *process
+	cri           *criOptions // nil: the CRI plugin is disabled
 }
 
 // containerd start [-version 1.6|2] [-keys DIR] [-name N] [-env K=V]...
-// starts a private daemon and points the script at it ($CONTAINERD_ADDRESS,
-// $CONTAINERD_NAMESPACE, $CONTAINERD_SNAPSHOTTER); containerd stop [-name N]
-// stops it (it is stopped at the end of the script anyway).
+// [-cri [-local-pull]] starts a private daemon and points the script at it
+// ($CONTAINERD_ADDRESS, $CONTAINERD_NAMESPACE, $CONTAINERD_SNAPSHOTTER);
+// containerd stop [-name N] stops it (it is stopped at the end of the
+// script anyway).
+//
+// With -cri the daemon also serves the Kubernetes CRI on its socket, as a
+// node's containerd does: image_decryption key_model "node", the
+// script's plain-HTTP registries (start them first) reachable through
+// hosts.toml files, images in the k8s.io namespace, and crictl
+// ($IMGCRYPT_CRICTL_BIN) on the script's PATH with $CRI_CONFIG_FILE
+// pointing it at the daemon. -local-pull sets use_local_image_pull on
+// containerd 2.x.
 func cmdContainerd(ts *testscript.TestScript, neg bool, args []string) {
-	const usage = "usage: containerd start [-version 1.6|2] [-keys DIR] [-name N] [-env K=V]... | containerd stop [-name N]"
+	const usage = "usage: containerd start [-version 1.6|2] [-keys DIR] [-name N] [-env K=V]... [-cri [-local-pull]] | containerd stop [-name N]"
 	if neg {
 		ts.Fatalf("unsupported: ! containerd")
 	}
@@ -255,10 +265,19 @@ func cmdContainerd(ts *testscript.TestScript, neg bool, args []string) {
 			env = append(env, s)
 			return nil
 		})
+		withCRI := fs.Bool("cri", false, "enable the CRI plugin (node key model)")
+		localPull := fs.Bool("local-pull", false, "with -cri on containerd 2.x: use_local_image_pull = true")
 		if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 {
 			ts.Fatalf("%s", usage)
 		}
-		startContainerd(ts, *name, *version, *keys, env)
+		var cri *criOptions
+		switch {
+		case *withCRI:
+			cri = &criOptions{localPull: *localPull}
+		case *localPull:
+			ts.Fatalf("containerd start: -local-pull needs -cri")
+		}
+		startContainerd(ts, *name, *version, *keys, env, cri)
 	case "stop":
 		if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 {
 			ts.Fatalf("%s", usage)
@@ -273,7 +292,7 @@ func cmdContainerd(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-func startContainerd(ts *testscript.TestScript, name, version, keys string, procEnv []string) {
+func startContainerd(ts *testscript.TestScript, name, version, keys string, procEnv []string, cri *criOptions) {
 	var bin, shimDir, configVersion string
 	switch version {
 	case "1.6", "1":
@@ -286,6 +305,9 @@ func startContainerd(ts *testscript.TestScript, name, version, keys string, proc
 		version, bin, shimDir, configVersion = "2", filepath.Join(dir, "containerd"), dir, "3"
 	default:
 		ts.Fatalf("containerd: unknown -version %q (want 1.6 or 2)", version)
+	}
+	if cri != nil && cri.localPull && version != "2" {
+		ts.Fatalf("containerd start: -local-pull is a containerd 2.x setting (1.6 always pulls locally)")
 	}
 	decoder, err := lookPathIn("ctd-decoder", ts.Getenv("PATH"))
 	ts.Check(err)
@@ -306,6 +328,7 @@ func startContainerd(ts *testscript.TestScript, name, version, keys string, proc
 		dir:       dir,
 		address:   filepath.Join(dir, "s"),
 		namespace: "imgcrypt-" + filepath.Base(dir), // unique: cgroups and runc state are global
+		cri:       cri,
 	}
 	if !putService(ts, "containerd", name, d) {
 		os.Remove(dir)
@@ -319,6 +342,9 @@ func startContainerd(ts *testscript.TestScript, name, version, keys string, proc
 	d.snapshotter = "native"
 	if overlayWorks(dir) {
 		d.snapshotter = "overlayfs"
+	}
+	if cri != nil {
+		ts.Check(d.writeRegistryHosts(ts))
 	}
 	configPath := filepath.Join(dir, "config.toml")
 	ts.Check(os.WriteFile(configPath, []byte(d.config(configVersion, decoder, keys, procEnv)), 0o600))
@@ -354,8 +380,12 @@ func startContainerd(ts *testscript.TestScript, name, version, keys string, proc
 		return err
 	})
 	ts.Check(err)
-	ts.Logf("containerd %s: %s (%s) on %s, namespace %s, snapshotter %s, log %s",
-		name, server, bin, d.address, d.namespace, d.snapshotter, d.proc.logPath)
+	if cri != nil {
+		d.waitCRI(ts)
+		d.pointCrictl(ts)
+	}
+	ts.Logf("containerd %s: %s (%s) on %s, namespace %s, snapshotter %s, cri %t, log %s",
+		name, server, bin, d.address, d.namespace, d.snapshotter, cri != nil, d.proc.logPath)
 	ts.Setenv("CONTAINERD_ADDRESS", d.address)
 	ts.Setenv("CONTAINERD_NAMESPACE", d.namespace)
 	ts.Setenv("CONTAINERD_SNAPSHOTTER", d.snapshotter)
@@ -366,8 +396,9 @@ func (d *ctdDaemon) client() (*containerd.Client, error) {
 }
 
 // config writes the daemon's configuration: private paths for everything
-// the daemon would otherwise share with the host, no CRI (and no NRI on
-// 2.x), and the ocicrypt stream processors running ctd-decoder.
+// the daemon would otherwise share with the host, no CRI unless asked for
+// (and no NRI on 2.x), and the ocicrypt stream processors running
+// ctd-decoder.
 func (d *ctdDaemon) config(configVersion, decoder, keys string, env []string) string {
 	var b strings.Builder
 	q := strconv.Quote
@@ -378,10 +409,16 @@ func (d *ctdDaemon) config(configVersion, decoder, keys string, env []string) st
 		}
 		return "[" + strings.Join(qs, ", ") + "]"
 	}
-	disabled := []string{"io.containerd.grpc.v1.cri"}
+	var disabled []string
+	if d.cri == nil {
+		disabled = append(disabled, "io.containerd.grpc.v1.cri")
+		if d.version == "2" {
+			disabled = append(disabled, "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime",
+				"io.containerd.podsandbox.controller.v1.podsandbox")
+		}
+	}
 	if d.version == "2" {
-		disabled = append(disabled, "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime",
-			"io.containerd.podsandbox.controller.v1.podsandbox", "io.containerd.nri.v1.nri")
+		disabled = append(disabled, "io.containerd.nri.v1.nri")
 	}
 	fmt.Fprintf(&b, "version = %s\n", configVersion)
 	fmt.Fprintf(&b, "root = %s\nstate = %s\n", q(filepath.Join(d.dir, "root")), q(filepath.Join(d.dir, "state")))
@@ -395,6 +432,9 @@ func (d *ctdDaemon) config(configVersion, decoder, keys string, env []string) st
 			fmt.Fprintf(&b, "[plugins.\"io.containerd.transfer.v1.local\"]\n  unpack_config = [{platform = %s, snapshotter = %s}]\n\n",
 				q(runtime.GOOS+"/"+runtime.GOARCH), q(d.snapshotter))
 		}
+	}
+	if d.cri != nil {
+		d.criConfig(&b)
 	}
 	env = append([]string{"OCICRYPT_KEYPROVIDER_CONFIG="}, env...)
 	for _, p := range ocicryptProcessors {

@@ -38,26 +38,36 @@ type ociRegistry struct {
 	host string // 127.0.0.1:PORT
 	proc *process
 
-	// With -tls: the server's certificate and key (in dir), and the pool
-	// holding the CA that signed them, for the readiness check.
-	certFile, keyFile string
-	caPool            *x509.CertPool
+	// With -tls: the CA's certificate (in $WORK), the server's certificate
+	// and key (in dir), and the pool holding the CA, for the readiness
+	// check.
+	caFile, certFile, keyFile string
+	caPool                    *x509.CertPool
+	// With -mtls: the client certificate and key (in $WORK) the registry
+	// asks for, and the same pair for the readiness check.
+	clientCertFile, clientKeyFile string
+	clientCert                    tls.Certificate
 	// With -auth: the htpasswd file (in dir).
 	htpasswd string
 }
 
-// registry start [-name N] [-tls] [-auth USER:PASSWORD] starts a private
-// registry on 127.0.0.1 and sets $REGISTRY to its host:port; registry stop
-// [-name N] stops it (it is stopped at the end of the script anyway).
+// registry start [-name N] [-tls|-mtls] [-auth USER:PASSWORD] starts a
+// private registry on 127.0.0.1, sets $REGISTRY to its host:port and
+// $REGISTRY_STORAGE to its storage directory (where uploads in progress
+// show); registry stop [-name N] stops it (it is stopped at the end of the
+// script anyway).
 //
 // It talks plain HTTP unless -tls is given: then it serves HTTPS with a
 // certificate for 127.0.0.1 signed by a CA made for this registry alone,
 // whose certificate is written to $WORK/registry-ca.pem (registry-N-ca.pem
-// for a registry named N) and named by $REGISTRY_CA. With -auth it asks for
-// that user name and password (htpasswd basic authentication; pair it with
-// -tls unless the test is about plain HTTP).
+// for a registry named N) and named by $REGISTRY_CA. -mtls is -tls with
+// mutual TLS: the registry asks for a client certificate from that CA, and
+// one is written to $WORK/registry-client.pem, its key to
+// registry-client-key.pem (registry-N-client...), named by
+// $REGISTRY_CLIENT_CERT and $REGISTRY_CLIENT_KEY. With -auth the registry
+// asks for that user name and password (htpasswd basic authentication).
 func cmdRegistry(ts *testscript.TestScript, neg bool, args []string) {
-	const usage = "usage: registry start [-name N] [-tls] [-auth USER:PASSWORD] | registry stop [-name N]"
+	const usage = "usage: registry start [-name N] [-tls|-mtls] [-auth USER:PASSWORD] | registry stop [-name N]"
 	if neg {
 		ts.Fatalf("unsupported: ! registry")
 	}
@@ -67,6 +77,7 @@ func cmdRegistry(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("registry "+args[0], flag.ContinueOnError)
 	name := fs.String("name", "default", "name of the registry in this script")
 	useTLS := fs.Bool("tls", false, "serve HTTPS with a certificate from a private CA")
+	mutualTLS := fs.Bool("mtls", false, "like -tls, and ask clients for a certificate from that CA")
 	userPass := fs.String("auth", "", "USER:PASSWORD the registry asks for")
 	if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 {
 		ts.Fatalf("%s", usage)
@@ -81,9 +92,9 @@ func cmdRegistry(ts *testscript.TestScript, neg bool, args []string) {
 				ts.Fatalf("registry start: -auth wants USER:PASSWORD")
 			}
 		}
-		startRegistry(ts, *name, *useTLS, user, pass)
+		startRegistry(ts, *name, *useTLS, *mutualTLS, user, pass)
 	case "stop":
-		if *useTLS || *userPass != "" {
+		if *useTLS || *mutualTLS || *userPass != "" {
 			ts.Fatalf("%s", usage)
 		}
 		r, _ := takeService(ts, "registry", *name).(*ociRegistry)
@@ -96,7 +107,7 @@ func cmdRegistry(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-func startRegistry(ts *testscript.TestScript, name string, useTLS bool, user, pass string) {
+func startRegistry(ts *testscript.TestScript, name string, useTLS, mutualTLS bool, user, pass string) {
 	dir, err := os.MkdirTemp("", "reg")
 	ts.Check(err)
 	r := &ociRegistry{name: name, dir: dir}
@@ -109,14 +120,12 @@ func startRegistry(ts *testscript.TestScript, name string, useTLS bool, user, pa
 			r.stop()
 		}
 	})
-	var caPath string
-	if useTLS {
-		caPath = "registry-ca.pem"
+	if useTLS || mutualTLS {
+		prefix := "registry"
 		if name != "default" {
-			caPath = "registry-" + name + "-ca.pem"
+			prefix = "registry-" + name
 		}
-		caPath = ts.MkAbs(caPath)
-		ts.Check(r.makeCertificates(caPath))
+		ts.Check(r.makeCertificates(ts.MkAbs(prefix), mutualTLS))
 	}
 	if user != "" {
 		ts.Check(r.writeHtpasswd(user, pass))
@@ -134,8 +143,13 @@ func startRegistry(ts *testscript.TestScript, name string, useTLS bool, user, pa
 	}
 	ts.Logf("registry %s: %s://%s, storage %s, log %s", name, r.scheme(), r.host, dir, r.proc.logPath)
 	ts.Setenv("REGISTRY", r.host)
-	if useTLS {
-		ts.Setenv("REGISTRY_CA", caPath)
+	ts.Setenv("REGISTRY_STORAGE", filepath.Join(dir, "storage"))
+	if r.caFile != "" {
+		ts.Setenv("REGISTRY_CA", r.caFile)
+	}
+	if r.clientCertFile != "" {
+		ts.Setenv("REGISTRY_CLIENT_CERT", r.clientCertFile)
+		ts.Setenv("REGISTRY_CLIENT_KEY", r.clientKeyFile)
 	}
 }
 
@@ -146,10 +160,12 @@ func (r *ociRegistry) scheme() string {
 	return "http"
 }
 
-// makeCertificates makes a CA (its certificate written to caPath) and a
-// server certificate for 127.0.0.1 that it signs, with the server's key
-// and certificate in r.dir.
-func (r *ociRegistry) makeCertificates(caPath string) error {
+// makeCertificates makes a CA, written to prefix-ca.pem, and a server
+// certificate for 127.0.0.1 that it signs, kept with its key in r.dir.
+// With clientAuth it also makes a client certificate from the same CA,
+// written with its key to prefix-client.pem and prefix-client-key.pem, and
+// the registry will ask for it.
+func (r *ociRegistry) makeCertificates(prefix string, clientAuth bool) error {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
@@ -173,33 +189,38 @@ func (r *ociRegistry) makeCertificates(caPath string) error {
 	if err != nil {
 		return err
 	}
-	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	srvTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
-	if err != nil {
-		return err
-	}
-	srvKeyDER, err := x509.MarshalPKCS8PrivateKey(srvKey)
-	if err != nil {
-		return err
+	// issue signs a leaf certificate for tmpl and returns it and its key
+	// in DER.
+	issue := func(serial int64, tmpl *x509.Certificate) (cert, key []byte, err error) {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, nil, err
+		}
+		tmpl.SerialNumber = big.NewInt(serial)
+		tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Hour), now.Add(24*time.Hour)
+		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+		if cert, err = x509.CreateCertificate(rand.Reader, tmpl, caCert, &k.PublicKey, caKey); err != nil {
+			return nil, nil, err
+		}
+		key, err = x509.MarshalPKCS8PrivateKey(k)
+		return cert, key, err
 	}
 	writePEM := func(path, typ string, der []byte, mode os.FileMode) error {
 		return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode)
 	}
+
+	srvDER, srvKeyDER, err := issue(2, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "127.0.0.1"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	})
+	if err != nil {
+		return err
+	}
+	r.caFile = prefix + "-ca.pem"
 	r.certFile = filepath.Join(r.dir, "server.pem")
 	r.keyFile = filepath.Join(r.dir, "server-key.pem")
-	if err := writePEM(caPath, "CERTIFICATE", caDER, 0o644); err != nil {
+	if err := writePEM(r.caFile, "CERTIFICATE", caDER, 0o644); err != nil {
 		return err
 	}
 	if err := writePEM(r.certFile, "CERTIFICATE", srvDER, 0o644); err != nil {
@@ -210,6 +231,30 @@ func (r *ociRegistry) makeCertificates(caPath string) error {
 	}
 	r.caPool = x509.NewCertPool()
 	r.caPool.AddCert(caCert)
+
+	if clientAuth {
+		cliDER, cliKeyDER, err := issue(3, &x509.Certificate{
+			Subject:     pkix.Name{CommonName: "imgcrypt test client"},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		})
+		if err != nil {
+			return err
+		}
+		r.clientCertFile = prefix + "-client.pem"
+		r.clientKeyFile = prefix + "-client-key.pem"
+		if err := writePEM(r.clientCertFile, "CERTIFICATE", cliDER, 0o644); err != nil {
+			return err
+		}
+		if err := writePEM(r.clientKeyFile, "PRIVATE KEY", cliKeyDER, 0o600); err != nil {
+			return err
+		}
+		r.clientCert, err = tls.X509KeyPair(
+			pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cliDER}),
+			pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: cliKeyDER}))
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -251,6 +296,9 @@ http:
 `, filepath.Join(r.dir, "storage"), r.host)
 	if r.certFile != "" {
 		config += fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n", r.certFile, r.keyFile)
+		if r.clientCertFile != "" {
+			config += fmt.Sprintf("    clientcas:\n      - %s\n", r.caFile)
+		}
 	}
 	if r.htpasswd != "" {
 		config += fmt.Sprintf("auth:\n  htpasswd:\n    realm: imgcrypt-test\n    path: %s\n", r.htpasswd)
@@ -271,6 +319,9 @@ http:
 	tr := &http.Transport{Proxy: nil}
 	if r.caPool != nil {
 		tr.TLSClientConfig = &tls.Config{RootCAs: r.caPool, MinVersion: tls.VersionTLS12}
+		if r.clientCertFile != "" {
+			tr.TLSClientConfig.Certificates = []tls.Certificate{r.clientCert}
+		}
 	}
 	client := &http.Client{Timeout: 2 * time.Second, Transport: tr}
 	defer tr.CloseIdleConnections()

@@ -56,6 +56,7 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"mkrunnable":  cmdMkrunnable,
 		"flipbyte":    cmdFlipByte,
 		"envfrom":     cmdEnvFrom,
+		"keyprovider": cmdKeyProvider,
 	}
 }
 
@@ -73,6 +74,8 @@ func Condition(cond string) (bool, error) {
 		return registryCondition(), nil
 	case "busybox": // a static /bin/busybox for runnable images
 		return busyboxCondition(), nil
+	case "softhsm": // a cgo build and SoftHSM's PKCS#11 module
+		return softHSMCondition(), nil
 	}
 	return false, fmt.Errorf("unknown condition %q", cond)
 }
