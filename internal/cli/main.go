@@ -14,6 +14,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
+
+	"github.com/imgcrypt/imgcrypt/internal/keys"
 )
 
 // DecoderName is the name under which imgcrypt is containerd's stream
@@ -106,6 +108,13 @@ imgcrypt is containerd's stream processor for encrypted layers.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return cmd.Help()
 		},
+	}
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if g.keyProviderConfig == "" {
+			return nil
+		}
+		// Before any key is parsed: provider: keys name registered providers.
+		return keys.LoadProviderConfig(g.keyProviderConfig)
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &usageError{command: cmd.CommandPath(), err: err}

@@ -43,6 +43,8 @@ type globalOptions struct {
 	address   string
 	namespace string
 	quiet     bool
+
+	keyProviderConfig string
 }
 
 func (g *globalOptions) register(root *cobra.Command) {
@@ -51,6 +53,7 @@ func (g *globalOptions) register(root *cobra.Command) {
 	f.StringVarP(&g.address, "address", "a", "", "containerd socket: work on the daemon's store instead of the embedded one ($CONTAINERD_ADDRESS)")
 	f.StringVar(&g.namespace, "namespace", envOr("CONTAINERD_NAMESPACE", "default"), "containerd namespace ($CONTAINERD_NAMESPACE)")
 	f.BoolVarP(&g.quiet, "quiet", "q", false, "print no progress")
+	f.StringVar(&g.keyProviderConfig, "keyprovider-config", "", "ocicrypt key provider config file, added to $OCICRYPT_KEYPROVIDER_CONFIG's")
 }
 
 func envOr(key, fallback string) string {

@@ -12,6 +12,8 @@ import (
 	"github.com/containers/ocicrypt/blockcipher"
 	"github.com/containers/ocicrypt/config"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgcrypt/imgcrypt/internal/keys"
 )
 
 // PubOptsAnnotation holds the public cipher options of an encrypted layer.
@@ -93,6 +95,9 @@ func Unwrap(dc *config.DecryptConfig, desc ocispec.Descriptor) (*LayerKey, error
 		params = dc.Parameters
 	}
 	cfg := &config.DecryptConfig{Parameters: params}
+	// A key provider that could not be asked is not a key that does not
+	// fit: if nothing else opens the layer, that is the error to report.
+	var unavailable error
 	for _, scheme := range Schemes(desc) {
 		kw := ocicrypt.GetKeyWrapper(scheme)
 		if kw == nil || kw.NoPossibleKeys(params) {
@@ -104,11 +109,17 @@ func Unwrap(dc *config.DecryptConfig, desc ocispec.Descriptor) (*LayerKey, error
 				return nil, fmt.Errorf("malformed %s key annotation: %w", scheme, err)
 			}
 			opts, err := kw.UnwrapKey(cfg, blob)
+			if errors.Is(err, keys.ErrProviderUnavailable) && unavailable == nil {
+				unavailable = err
+			}
 			if err != nil || opts == nil {
 				continue
 			}
 			return layerKey(opts, desc)
 		}
+	}
+	if unavailable != nil {
+		return nil, unavailable
 	}
 	return nil, ErrNoKey
 }

@@ -66,7 +66,7 @@ type ProviderCall struct {
 	// Parameter names in the request: ec.Parameters, ec.DecryptConfig's
 	// and dc.Parameters.
 	EcParams, EcDecryptParams, DcParams []string
-	Deadline                            time.Duration // as the call arrived, rounded to 100ms; 0 if none
+	Deadline                            time.Duration // as the call arrived, rounded up; 0 if none
 	Result                              string        // "ok", "garbage", "error: ...", "gave up: ..."
 }
 
@@ -127,7 +127,7 @@ func (p *GRPCProvider) UnWrapKey(ctx context.Context, in *kppb.KeyProviderKeyWra
 func (p *GRPCProvider) serve(ctx context.Context, method kp.KeyProviderKeyWrapProtocolOperation, in *kppb.KeyProviderKeyWrapProtocolInput) (*kppb.KeyProviderKeyWrapProtocolOutput, error) {
 	call := ProviderCall{Op: string(method)}
 	if dl, ok := ctx.Deadline(); ok {
-		call.Deadline = max(time.Until(dl).Round(100*time.Millisecond), 100*time.Millisecond)
+		call.Deadline = roundUpDeadline(time.Until(dl))
 	}
 	out, err := p.answer(ctx, method, in.GetKeyProviderKeyWrapProtocolInput(), &call)
 	switch {
@@ -200,6 +200,17 @@ func (p *GRPCProvider) record(c ProviderCall) {
 	if p.log != nil {
 		fmt.Fprintln(p.log, c.String())
 	}
+}
+
+// roundUpDeadline rounds what is left of a caller's deadline up to whole
+// seconds (to 100ms below one second), so that the timeout the caller set
+// shows however long the call took to arrive.
+func roundUpDeadline(d time.Duration) time.Duration {
+	unit := time.Second
+	if d < time.Second {
+		unit = 100 * time.Millisecond
+	}
+	return max((d+unit-1)/unit*unit, unit)
 }
 
 func paramNames(m map[string][][]byte) []string {
