@@ -10,7 +10,8 @@
 # group, write its function and list it in main.
 #
 # 'test-deps.sh --containerd2-bin' only builds containerd 2.x if needed and
-# prints its directory, the value of IMGCRYPT_CONTAINERD2_BIN for the tests.
+# prints its directory, the value of IMGCRYPT_CONTAINERD2_BIN for the tests;
+# 'test-deps.sh --crictl-bin' does the same for crictl (IMGCRYPT_CRICTL_BIN).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -93,6 +94,13 @@ deps_containerd() {
 	need_apt /bin/busybox busybox-static
 }
 
+# deps_softhsm: the hsm_* scripts keep keys in SoftHSM tokens (Debian puts
+# its module in /usr/lib/softhsm) and check them with OpenSC's pkcs11-tool.
+deps_softhsm() {
+	need_apt /usr/lib/softhsm/libsofthsm2.so softhsm2
+	need_apt pkcs11-tool opensc
+}
+
 # CONTAINERD2_VERSION is the containerd 2.x the [containerd2] scripts run.
 CONTAINERD2_VERSION=${CONTAINERD2_VERSION:-v2.4.2}
 
@@ -112,6 +120,26 @@ deps_containerd2() {
 containerd2_bin() {
 	go_tools containerd "github.com/containerd/containerd/v2@$CONTAINERD2_VERSION" \
 		cmd/containerd cmd/containerd-shim-runc-v2
+}
+
+# CRICTL_VERSION is the crictl the [crictl] scripts pull images with.
+CRICTL_VERSION=${CRICTL_VERSION:-v1.34.0}
+
+# deps_crictl: crictl, the Kubernetes CRI client (not packaged in Debian
+# 12), built into its own directory. The test kit finds it through
+# IMGCRYPT_CRICTL_BIN; the cri_* scripts pull through containerd's CRI
+# plugin with it, as the kubelet would.
+deps_crictl() {
+	local dir
+	dir=$(crictl_bin)
+	echo "test-deps: crictl $CRICTL_VERSION in $dir (set IMGCRYPT_CRICTL_BIN=$dir)"
+}
+
+# crictl_bin builds crictl if needed and prints its directory:
+# 'hack/test-deps.sh --crictl-bin' is how the Makefile sets
+# IMGCRYPT_CRICTL_BIN.
+crictl_bin() {
+	go_tool crictl "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
 }
 
 # install_apt installs what the groups found missing, in one apt run.
@@ -137,12 +165,18 @@ main() {
 		containerd2_bin
 		return
 	fi
+	if [[ ${1:-} == --crictl-bin ]]; then
+		crictl_bin
+		return
+	fi
 	deps_base
 	deps_skopeo
 	deps_gpg
 	deps_containerd
+	deps_softhsm
 	install_apt
 	deps_containerd2
+	deps_crictl
 	echo "test-deps: everything the tests need is installed"
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -19,7 +20,9 @@ func newContainerdConfigCommand() *cobra.Command {
 		Short: "Print the stream-processor configuration for containerd",
 		Long: `Print the [stream_processors] section that makes containerd decrypt
 encrypted tar, tar+gzip and tar+zstd layers with imgcrypt's ctd-decoder.
-It reuses containerd's built-in processor IDs, so it replaces their defaults.
+It reuses containerd's built-in processor IDs, so it replaces their defaults;
+zstd layers share the tar.gzip entry, the only other ID containerd's own
+clients (CRI) attach decryption payloads for.
 Append it to /etc/containerd/config.toml and restart containerd; see
 docs/containerd.md.`,
 		Example: `  imgcrypt containerd-config >> /etc/containerd/config.toml          # containerd 1.x
@@ -57,12 +60,6 @@ func installedDecoder() string {
 	return DecoderName
 }
 
-var layerTypes = []struct{ id, plain string }{
-	{decoder.ProcessorIDs[0], "application/vnd.oci.image.layer.v1.tar"},
-	{decoder.ProcessorIDs[1], "application/vnd.oci.image.layer.v1.tar+gzip"},
-	{decoder.ProcessorIDs[2], "application/vnd.oci.image.layer.v1.tar+zstd"},
-}
-
 func streamProcessorsTOML(version int, path, keyDir string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# imgcrypt stream processors (containerd config version %d)\n", version)
@@ -74,13 +71,21 @@ func streamProcessorsTOML(version int, path, keyDir string) string {
 
 `)
 	}
-	for _, t := range layerTypes {
-		fmt.Fprintf(&b, "[stream_processors.%q]\n", t.id)
-		fmt.Fprintf(&b, "  accepts = [%q]\n", t.plain+"+encrypted")
-		fmt.Fprintf(&b, "  returns = %q\n", t.plain)
+	for _, p := range decoder.Processors {
+		fmt.Fprintf(&b, "[stream_processors.%q]\n", p.ID)
+		fmt.Fprintf(&b, "  accepts = [%s]\n", quoteList(p.Accepts))
+		fmt.Fprintf(&b, "  returns = %q\n", p.Returns)
 		fmt.Fprintf(&b, "  path = %q\n", path)
 		fmt.Fprintf(&b, "  args = [\"--decryption-keys-path\", %q]\n", keyDir)
 		fmt.Fprintf(&b, "  env = [\"OCICRYPT_KEYPROVIDER_CONFIG=/etc/containerd/ocicrypt/ocicrypt_keyprovider.conf\"]\n\n")
 	}
 	return b.String()
+}
+
+func quoteList(items []string) string {
+	quoted := make([]string, len(items))
+	for i, s := range items {
+		quoted[i] = strconv.Quote(s)
+	}
+	return strings.Join(quoted, ", ")
 }

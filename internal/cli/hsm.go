@@ -161,7 +161,7 @@ security officer PIN is the user PIN unless --so-pin-file is given.`,
 				return usagef(cmd, "%v", err)
 			}
 			var err error
-			if o.PIN, err = pins.read(cmd, "User PIN for the new token: ", true); err != nil {
+			if o.PIN, err = pins.read(cmd, fmt.Sprintf("User PIN for token %q: ", o.TokenLabel), true); err != nil {
 				return err
 			}
 			if soPINFile != "" {

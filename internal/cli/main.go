@@ -138,6 +138,7 @@ imgcrypt is containerd's stream processor for encrypted layers.`,
 		newLogoutCommand(),
 		newRunCommand(g),
 		newContainerdConfigCommand(),
+		newNodeKeyCommand(),
 		newDecoderCommand(),
 		newHSMCommand(), // TEMP (hsm helper): remove before handing back
 	)

@@ -37,8 +37,8 @@ func WithDecryptPayload(dc *config.DecryptConfig) diff.ApplyOpt {
 		if c.ProcessorPayloads == nil {
 			c.ProcessorPayloads = map[string]typeurl.Any{}
 		}
-		for _, id := range decoder.ProcessorIDs {
-			c.ProcessorPayloads[id] = payload
+		for _, p := range decoder.Processors {
+			c.ProcessorPayloads[p.ID] = payload
 		}
 		return nil
 	}

@@ -21,13 +21,34 @@ import (
 // for the ocicrypt stream processors.
 const PayloadTypeURL = "io.containerd.ocicrypt.v1.Payload"
 
-// ProcessorIDs are the stream-processor IDs the payload is attached for:
-// containerd's built-in ocicrypt entries, and one for zstd layers, which
-// upstream lacks.
-var ProcessorIDs = []string{
-	"io.containerd.ocicrypt.decoder.v1.tar",
-	"io.containerd.ocicrypt.decoder.v1.tar.gzip",
-	"io.containerd.ocicrypt.decoder.v1.tar.zstd",
+// Processor is one containerd stream-processor entry for the decoder.
+type Processor struct {
+	ID      string
+	Accepts []string
+	Returns string
+}
+
+// Processors are the entries imgcrypt configures, under containerd's own
+// ocicrypt IDs so that they replace the built-in ones (containerd 1.6
+// always merges those) instead of competing with them. zstd layers go
+// through the tar.gzip entry: the clients built into containerd (CRI
+// included) attach payloads for these two IDs only, and containerd finds
+// the compression of what the decoder returns by its magic bytes, whatever
+// type the entry names.
+var Processors = []Processor{
+	{
+		ID:      "io.containerd.ocicrypt.decoder.v1.tar",
+		Accepts: []string{"application/vnd.oci.image.layer.v1.tar+encrypted"},
+		Returns: "application/vnd.oci.image.layer.v1.tar",
+	},
+	{
+		ID: "io.containerd.ocicrypt.decoder.v1.tar.gzip",
+		Accepts: []string{
+			"application/vnd.oci.image.layer.v1.tar+gzip+encrypted",
+			"application/vnd.oci.image.layer.v1.tar+zstd+encrypted",
+		},
+		Returns: "application/vnd.oci.image.layer.v1.tar+gzip",
+	},
 }
 
 // Payload is what a client hands the decoder through containerd: the keys

@@ -229,22 +229,6 @@ func (o InitOptions) withDefaults() (InitOptions, error) {
 	return o, nil
 }
 
-// paths are the files Init writes for a token and key.
-type paths struct {
-	keyFile, publicKey, pinFile, ocicryptConf, softHSMConf, tokenDir string
-}
-
-func pathsFor(o InitOptions) paths {
-	return paths{
-		keyFile:      filepath.Join(o.Dir, o.KeyLabel+".yaml"),
-		publicKey:    filepath.Join(o.Dir, o.KeyLabel+".pub"),
-		pinFile:      filepath.Join(o.Dir, o.TokenLabel+".pin"),
-		ocicryptConf: filepath.Join(o.Dir, "ocicrypt.conf"),
-		softHSMConf:  filepath.Join(o.Dir, "softhsm2.conf"),
-		tokenDir:     filepath.Join(o.Dir, "tokens"),
-	}
-}
-
 // softHSMConf is the SoftHSM configuration a command uses: $SOFTHSM2_CONF
 // when set (it must exist), else dir/softhsm2.conf when it exists or create
 // is true (then it is written, with its token directory beside it), else
@@ -271,14 +255,4 @@ func softHSMConf(dir string, create bool) (string, error) {
 		return "", fmt.Errorf("writing SoftHSM's configuration: %w", err)
 	}
 	return conf, nil
-}
-
-// existing returns the first of files that exists.
-func existing(files ...string) string {
-	for _, f := range files {
-		if _, err := os.Lstat(f); err == nil {
-			return f
-		}
-	}
-	return ""
 }

@@ -6,12 +6,15 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/asn1"
 	"encoding/binary"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -60,8 +63,11 @@ func Init(ctx context.Context, o InitOptions) (*InitResult, error) {
 	}
 	defer m.close()
 
-	res := &InitResult{TokenLabel: o.TokenLabel, KeyLabel: o.KeyLabel, Bits: o.Bits, Module: module, SoftHSMConf: conf, KeyFile: p.keyFile,
-		PublicKey: p.publicKey, PINFile: p.pinFile, OcicryptConf: p.ocicryptConf}
+	res := &InitResult{
+		TokenLabel: o.TokenLabel, KeyLabel: o.KeyLabel, Bits: o.Bits,
+		Module: module, SoftHSMConf: conf,
+		KeyFile: p.keyFile, PublicKey: p.publicKey, PINFile: p.pinFile, OcicryptConf: p.ocicryptConf,
+	}
 	tokens, err := m.tokens()
 	if err != nil {
 		return nil, err
@@ -86,7 +92,10 @@ func Init(ctx context.Context, o InitOptions) (*InitResult, error) {
 			return nil, err
 		}
 		res.Serial = tok.Serial
-		return res, s.generate(o, p, res)
+		if err := s.generate(o, p, res); err != nil {
+			return nil, err
+		}
+		return res, nil
 	case tok == nil && !o.Force:
 		if existing(p.pinFile) != "" {
 			return nil, fmt.Errorf("%s %w, but token %q does not (give --force to overwrite it)", p.pinFile, ErrExists, o.TokenLabel)
@@ -110,7 +119,10 @@ func Init(ctx context.Context, o InitOptions) (*InitResult, error) {
 		return nil, err
 	}
 	defer s.close()
-	return res, s.generate(o, p, res)
+	if err := s.generate(o, p, res); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // List lists the tokens of a module and the objects of one token: o.TokenLabel,
@@ -271,6 +283,7 @@ func labels(ts []Token) string {
 	if len(ls) == 0 {
 		return "none initialized"
 	}
+	slices.Sort(ls)
 	return strings.Join(ls, ", ")
 }
 
@@ -632,7 +645,42 @@ func p11Error(err error) error {
 	case pkcs11.CKR_DEVICE_MEMORY:
 		return errors.New("the token is full")
 	case pkcs11.CKR_GENERAL_ERROR:
-		return errors.New("the module reported a general error (for SoftHSM: is its token directory writable?)")
+		return errors.New("the module reported a general error (for SoftHSM: can this user read its configuration and write its token directory?)")
 	}
 	return err
+}
+
+// paths are the files Init writes for a token and key.
+type paths struct {
+	keyFile, publicKey, pinFile, ocicryptConf, softHSMConf, tokenDir string
+}
+
+func pathsFor(o InitOptions) paths {
+	return paths{
+		keyFile:      filepath.Join(o.Dir, o.KeyLabel+".yaml"),
+		publicKey:    filepath.Join(o.Dir, o.KeyLabel+".pub"),
+		pinFile:      filepath.Join(o.Dir, o.TokenLabel+".pin"),
+		ocicryptConf: filepath.Join(o.Dir, "ocicrypt.conf"),
+		softHSMConf:  filepath.Join(o.Dir, "softhsm2.conf"),
+		tokenDir:     filepath.Join(o.Dir, "tokens"),
+	}
+}
+
+// existing returns the first of files that exists.
+func existing(files ...string) string {
+	for _, f := range files {
+		if _, err := os.Lstat(f); err == nil {
+			return f
+		}
+	}
+	return ""
+}
+
+// publicKeyPEM encodes pub as a PKIX "PUBLIC KEY" PEM block.
+func publicKeyPEM(pub *rsa.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the public key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
 }

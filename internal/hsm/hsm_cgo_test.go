@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -197,10 +199,22 @@ func TestPKCS11RoundTrip(t *testing.T) {
 		desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: digest.FromBytes(data), Size: int64(len(data))}
 		enc, ann := encrypt(t, ec, data, desc)
 		desc.Annotations = ann
+		if h := oaepHashes(t, ann); len(h) != 1 || h[0] != "sha1" {
+			t.Errorf("%s: wrapped with OAEP hashes %q, want [sha1] (all SoftHSM decrypts)", r, h)
+		}
 		if got := decrypt(t, dc, enc, desc); !bytes.Equal(got, data) {
 			t.Errorf("%s: decrypted %q", r, got)
 		}
 	}
+	// A hash the user chose is kept (and SoftHSM cannot wrap with it).
+	t.Setenv("OCICRYPT_OAEP_HASHALG", "sha256")
+	if _, err := keys.EncryptConfig([]string{"pkcs11:" + res.PublicKey}, nil, nil, keys.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := os.Getenv("OCICRYPT_OAEP_HASHALG"); got != "sha256" {
+		t.Errorf("OCICRYPT_OAEP_HASHALG = %q after EncryptConfig, want the user's sha256", got)
+	}
+
 	// The decoder's node key directory: the yaml is found there.
 	keyDir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(keyDir, "hsm.yaml"), must(os.ReadFile(res.KeyFile)), 0o600); err != nil {
@@ -210,6 +224,26 @@ func TestPKCS11RoundTrip(t *testing.T) {
 	if err != nil || len(nodeDC.Parameters["pkcs11-yamls"]) != 1 {
 		t.Fatalf("DirKeys: %v, %d pkcs11 yamls", err, len(nodeDC.Parameters["pkcs11-yamls"]))
 	}
+}
+
+// oaepHashes lists the OAEP hash recorded for each pkcs11 recipient.
+func oaepHashes(t *testing.T, ann map[string]string) []string {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(ann["org.opencontainers.image.enc.keys.pkcs11"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blob struct {
+		Recipients []struct{ Hash string } `json:"recipients"`
+	}
+	if err := json.Unmarshal(raw, &blob); err != nil {
+		t.Fatal(err)
+	}
+	var hs []string
+	for _, r := range blob.Recipients {
+		hs = append(hs, r.Hash)
+	}
+	return hs
 }
 
 func encrypt(t *testing.T, ec *config.EncryptConfig, data []byte, desc ocispec.Descriptor) ([]byte, map[string]string) {

@@ -20,8 +20,9 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/imgcrypt/imgcrypt/internal/decoder"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,15 +38,6 @@ const (
 
 // readyTimeout bounds how long a service may take to answer after start.
 const readyTimeout = 30 * time.Second
-
-// ocicryptProcessors are the stream processors every test daemon gets, with
-// the IDs containerd's built-in entries use, so they replace those (1.6
-// always merges its built-ins) instead of competing with them.
-var ocicryptProcessors = []struct{ id, accepts, returns string }{
-	{"io.containerd.ocicrypt.decoder.v1.tar", "application/vnd.oci.image.layer.v1.tar+encrypted", ocispec.MediaTypeImageLayer},
-	{"io.containerd.ocicrypt.decoder.v1.tar.gzip", "application/vnd.oci.image.layer.v1.tar+gzip+encrypted", ocispec.MediaTypeImageLayerGzip},
-	{"io.containerd.ocicrypt.decoder.v1.tar.zstd", "application/vnd.oci.image.layer.v1.tar+zstd+encrypted", ocispec.MediaTypeImageLayerZstd},
-}
 
 // hasRunc reports whether runc is installed where containerd's shims look.
 func hasRunc() bool {
@@ -399,7 +391,7 @@ func (d *ctdDaemon) client() (*containerd.Client, error) {
 // the daemon would otherwise share with the host, no CRI unless asked for
 // (and no NRI on 2.x), and the ocicrypt stream processors running
 // ctd-decoder.
-func (d *ctdDaemon) config(configVersion, decoder, keys string, env []string) string {
+func (d *ctdDaemon) config(configVersion, decoderPath, keys string, env []string) string {
 	var b strings.Builder
 	q := strconv.Quote
 	list := func(ss []string) string {
@@ -437,10 +429,11 @@ func (d *ctdDaemon) config(configVersion, decoder, keys string, env []string) st
 		d.criConfig(&b)
 	}
 	env = append([]string{"OCICRYPT_KEYPROVIDER_CONFIG="}, env...)
-	for _, p := range ocicryptProcessors {
-		fmt.Fprintf(&b, "[stream_processors.%s]\n", q(p.id))
-		fmt.Fprintf(&b, "  accepts = %s\n  returns = %s\n", list([]string{p.accepts}), q(p.returns))
-		fmt.Fprintf(&b, "  path = %s\n  args = %s\n  env = %s\n\n", q(decoder), list([]string{"--decryption-keys-path", keys}), list(env))
+	// The same entries 'imgcrypt containerd-config' prints.
+	for _, p := range decoder.Processors {
+		fmt.Fprintf(&b, "[stream_processors.%s]\n", q(p.ID))
+		fmt.Fprintf(&b, "  accepts = %s\n  returns = %s\n", list(p.Accepts), q(p.Returns))
+		fmt.Fprintf(&b, "  path = %s\n  args = %s\n  env = %s\n\n", q(decoderPath), list([]string{"--decryption-keys-path", keys}), list(env))
 	}
 	return b.String()
 }

@@ -76,6 +76,8 @@ func Condition(cond string) (bool, error) {
 		return busyboxCondition(), nil
 	case "softhsm": // a cgo build and SoftHSM's PKCS#11 module
 		return softHSMCondition(), nil
+	case "crictl": // crictl in $IMGCRYPT_CRICTL_BIN, for the CRI scripts
+		return crictlCondition(), nil
 	}
 	return false, fmt.Errorf("unknown condition %q", cond)
 }
