@@ -139,8 +139,8 @@ imgcrypt is containerd's stream processor for encrypted layers.`,
 		newRunCommand(g),
 		newContainerdConfigCommand(),
 		newNodeKeyCommand(),
+		newHSMCommand(),
 		newDecoderCommand(),
-		newHSMCommand(), // TEMP (hsm helper): remove before handing back
 	)
 	return root
 }

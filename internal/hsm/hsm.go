@@ -180,16 +180,11 @@ var labelRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 // Validate checks the labels and key size (as defaulted), so that a caller
 // can reject bad flags before asking for a PIN.
 func (o InitOptions) Validate() error {
-	if o.PIN == "" {
-		o.PIN = "not asked for yet"
-	}
-	_, err := o.withDefaults()
-	return err
+	return o.labelsAndSize().check()
 }
 
-// withDefaults fills in defaults and checks the options, before anything
-// is loaded or written.
-func (o InitOptions) withDefaults() (InitOptions, error) {
+// labelsAndSize returns o with default labels and size.
+func (o InitOptions) labelsAndSize() InitOptions {
 	if o.TokenLabel == "" {
 		o.TokenLabel = DefaultTokenLabel
 	}
@@ -199,16 +194,31 @@ func (o InitOptions) withDefaults() (InitOptions, error) {
 	if o.Bits == 0 {
 		o.Bits = DefaultBits
 	}
+	return o
+}
+
+func (o InitOptions) check() error {
 	switch {
 	case !labelRE.MatchString(o.TokenLabel) || len(o.TokenLabel) > 32:
-		return o, fmt.Errorf("invalid token label %q: want 1 to 32 letters, digits, '.', '_' or '-'", o.TokenLabel)
+		return fmt.Errorf("invalid token label %q: want 1 to 32 letters, digits, '.', '_' or '-'", o.TokenLabel)
 	case !labelRE.MatchString(o.KeyLabel) || len(o.KeyLabel) > 64:
-		return o, fmt.Errorf("invalid key label %q: want 1 to 64 letters, digits, '.', '_' or '-'", o.KeyLabel)
+		return fmt.Errorf("invalid key label %q: want 1 to 64 letters, digits, '.', '_' or '-'", o.KeyLabel)
 	case o.Bits < 2048 || o.Bits > 8192 || o.Bits%8 != 0:
 		// ocicrypt wraps about 200 bytes of JSON with OAEP: RSA-2048 holds
 		// 214 with SHA-1 (the hash imgcrypt uses), 190 with SHA-256.
-		return o, fmt.Errorf("invalid key size %d: want 2048 to 8192 bits, a multiple of 8", o.Bits)
-	case o.PIN == "":
+		return fmt.Errorf("invalid key size %d: want 2048 to 8192 bits, a multiple of 8", o.Bits)
+	}
+	return nil
+}
+
+// withDefaults fills in defaults and checks the options, before anything
+// is loaded or written.
+func (o InitOptions) withDefaults() (InitOptions, error) {
+	o = o.labelsAndSize()
+	if err := o.check(); err != nil {
+		return o, err
+	}
+	if o.PIN == "" {
 		return o, errors.New("empty PIN")
 	}
 	if o.SOPIN == "" {
