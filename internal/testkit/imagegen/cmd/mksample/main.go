@@ -5,17 +5,21 @@
 //
 // Usage:
 //
-//	go run ./internal/testkit/imagegen/cmd/mksample [FILE]
+//	go run ./internal/testkit/imagegen/cmd/mksample [-name N] [-layers tar,...] [-size BYTES] [FILE]
 //
 // FILE defaults to testdata/images/sample.tar; - writes standard output.
+// The flags make other images, such as the large one hack/bench-registry.sh
+// moves; they default to the sample's.
 package main
 
 import (
 	"bytes"
 	_ "crypto/sha256" // go-digest needs the hash registered; imagegen does not import it
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/imgcrypt/imgcrypt/internal/testkit/imagegen"
 )
@@ -36,16 +40,27 @@ func main() {
 }
 
 func run(args []string) error {
+	fs := flag.NewFlagSet("mksample", flag.ContinueOnError)
+	spec := sample
+	fs.StringVar(&spec.Name, "name", spec.Name, "image name")
+	layers := fs.String("layers", strings.Join(spec.Layers, ","), "layer compressions: gzip, zstd or tar")
+	plats := fs.String("platforms", strings.Join(spec.Platforms, ","), "platforms")
+	fs.IntVar(&spec.LayerSize, "size", spec.LayerSize, "filler bytes per layer")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	spec.Layers = strings.Split(*layers, ",")
+	spec.Platforms = strings.Split(*plats, ",")
 	path := filepath.Join("testdata", "images", "sample.tar")
-	switch len(args) {
+	switch fs.NArg() {
 	case 0:
 	case 1:
-		path = args[0]
+		path = fs.Arg(0)
 	default:
-		return fmt.Errorf("usage: mksample [FILE]")
+		return fmt.Errorf("usage: mksample [-name N] [-layers L] [-platforms P] [-size BYTES] [FILE]")
 	}
 	var buf bytes.Buffer
-	if err := imagegen.Write(&buf, sample); err != nil {
+	if err := imagegen.Write(&buf, spec); err != nil {
 		return err
 	}
 	if path == "-" {
