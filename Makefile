@@ -23,7 +23,7 @@ TOOLBIN             ?= $(CURDIR)/.cache/bin
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK         := $(TOOLBIN)/staticcheck
 
-.PHONY: help build install uninstall test test-unit bench lint demo clean
+.PHONY: help build install uninstall test test-unit bench bench-registry lint demo clean
 
 ##@ General
 
@@ -67,6 +67,9 @@ bench: ## Run the benchmarks BENCH_COUNT=5 times; print medians and ratios to th
 	mkdir -p "$(dir $(BENCH_OUT))"
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(BENCH_COUNT) ./internal/bench/... | tee "$(BENCH_OUT)"
 	bash hack/bench-report.sh "$(BENCH_OUT)"
+
+bench-registry: ## Time push and pull of a 256 MiB encrypted image over loopback, beside skopeo
+	bash hack/bench-registry.sh
 
 lint: ## Check formatting (gofmt), go vet and staticcheck
 	@files=$$(gofmt -l .); if [ -n "$$files" ]; then echo "gofmt: not formatted:"; echo "$$files"; exit 1; fi
