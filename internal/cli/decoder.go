@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -43,11 +42,8 @@ docs/containerd.md for the configuration.`,
 				return err
 			}
 			decoder.GrowPipes(os.Stdin, os.Stdout)
-			out := bufio.NewWriterSize(cmd.OutOrStdout(), 256<<10)
-			if err := decoder.Run(out, cmd.InOrStdin(), payload, opts); err != nil {
-				return err
-			}
-			return out.Flush()
+			// Chunks are large already; no buffering between them and the pipe.
+			return decoder.Run(cmd.OutOrStdout(), cmd.InOrStdin(), payload, opts)
 		},
 	}
 	cmd.Flags().StringArrayVar(&opts.KeyDirs, "decryption-keys-path", nil, "directory of node-local private keys (repeatable)")

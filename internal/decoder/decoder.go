@@ -133,7 +133,7 @@ func Run(dst io.Writer, src io.Reader, payload *Payload, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	if _, err := key.Decrypt(dst, src); err != nil {
+	if _, err := key.DecryptPipelined(dst, src); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil

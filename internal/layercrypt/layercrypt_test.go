@@ -56,7 +56,7 @@ func encryptWithOcicrypt(t testing.TB, plain []byte) ([]byte, ocispec.Descriptor
 }
 
 func TestDecryptMatchesOcicrypt(t *testing.T) {
-	for _, size := range []int{0, 1, 15, chunkSize - 1, chunkSize, 3*chunkSize + 7} {
+	for _, size := range []int{0, 1, 15, chunkSize - 1, chunkSize, 3*chunkSize + 7, pipelineChunk*pipelineDepth*2 + 5} {
 		plain := make([]byte, size)
 		rand.Read(plain)
 		enc, desc, dc := encryptWithOcicrypt(t, plain)
@@ -77,13 +77,17 @@ func TestDecryptMatchesOcicrypt(t *testing.T) {
 		if key.Digest != digest.FromBytes(plain).String() {
 			t.Errorf("size %d: digest %s, want %s", size, key.Digest, digest.FromBytes(plain))
 		}
-		var got bytes.Buffer
-		n, err := key.Decrypt(&got, bytes.NewReader(enc))
-		if err != nil {
-			t.Fatalf("size %d: decrypt: %v", size, err)
-		}
-		if n != int64(size) || !bytes.Equal(got.Bytes(), wantPlain) || !bytes.Equal(got.Bytes(), plain) {
-			t.Errorf("size %d: output differs from ocicrypt's", size)
+		for name, decrypt := range map[string]func(io.Writer, io.Reader) (int64, error){
+			"Decrypt": key.Decrypt, "DecryptPipelined": key.DecryptPipelined,
+		} {
+			var got bytes.Buffer
+			n, err := decrypt(&got, bytes.NewReader(enc))
+			if err != nil {
+				t.Fatalf("size %d: %s: %v", size, name, err)
+			}
+			if n != int64(size) || !bytes.Equal(got.Bytes(), wantPlain) || !bytes.Equal(got.Bytes(), plain) {
+				t.Errorf("size %d: %s output differs from ocicrypt's", size, name)
+			}
 		}
 	}
 }
@@ -104,6 +108,9 @@ func TestDecryptDetectsTampering(t *testing.T) {
 		if _, err := key.Decrypt(io.Discard, bytes.NewReader(bad)); !errors.Is(err, ErrTampered) {
 			t.Errorf("%s: got %v, want ErrTampered", name, err)
 		}
+		if _, err := key.DecryptPipelined(io.Discard, bytes.NewReader(bad)); !errors.Is(err, ErrTampered) {
+			t.Errorf("%s, pipelined: got %v, want ErrTampered", name, err)
+		}
 	}
 }
 
@@ -120,5 +127,46 @@ func TestUnwrapWithoutMatchingKey(t *testing.T) {
 	}
 	if !IsEncrypted(desc) || IsEncrypted(ocispec.Descriptor{}) {
 		t.Error("IsEncrypted is wrong")
+	}
+}
+
+type failingWriter struct{ after int }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if w.after <= 0 {
+		return 0, errors.New("disk full")
+	}
+	w.after--
+	return len(p), nil
+}
+
+type failingReader struct {
+	r     io.Reader
+	after int
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if f.after <= 0 {
+		return 0, errors.New("connection reset")
+	}
+	f.after--
+	return f.r.Read(p)
+}
+
+// Errors of either end stop the pipeline and are returned as they are,
+// before any HMAC verdict.
+func TestDecryptPipelinedPassesErrors(t *testing.T) {
+	plain := make([]byte, pipelineChunk*pipelineDepth*3)
+	rand.Read(plain)
+	enc, desc, dc := encryptWithOcicrypt(t, plain)
+	key, err := Unwrap(dc, desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := key.DecryptPipelined(&failingWriter{after: 2}, bytes.NewReader(enc)); err == nil || err.Error() != "disk full" {
+		t.Errorf("write error: got %v", err)
+	}
+	if _, err := key.DecryptPipelined(io.Discard, &failingReader{r: bytes.NewReader(enc), after: 3}); err == nil || err.Error() != "connection reset" {
+		t.Errorf("read error: got %v", err)
 	}
 }
