@@ -16,9 +16,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/imgcrypt/imgcrypt/internal/keyfile"
 )
 
 // Options selects the kind of key pair. Bits applies only to rsa and Curve
@@ -149,47 +150,9 @@ func WriteFiles(path string, private, public []byte, force bool) error {
 }
 
 func writeFile(path string, data []byte, mode os.FileMode, force bool) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	err := keyfile.Write(path, data, mode, force)
+	if !force && errors.Is(err, fs.ErrExist) {
+		return &existsError{path}
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op once renamed
-	err = f.Chmod(mode)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if force {
-		err = os.Rename(tmp, path)
-	} else {
-		// Link, unlike rename, fails if path appeared since the check
-		// above, so a racing writer is never overwritten.
-		err = os.Link(tmp, path)
-		if errors.Is(err, fs.ErrExist) {
-			return &existsError{path}
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	syncDir(filepath.Dir(path))
-	return nil
-}
-
-// syncDir makes the new directory entry durable; best effort, as some
-// platforms and file systems cannot sync directories.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
+	return err
 }

@@ -196,7 +196,7 @@ func classify(data, pw []byte) (key, error) {
 	if utils.IsPkcs11PrivateKey(data) {
 		return key{kind: pkcs11Key, data: data}, nil
 	}
-	block := firstPEMBlock(data)
+	block := FirstPEMBlock(data)
 	if block != nil && block.Type == "ENCRYPTED PRIVATE KEY" {
 		return decryptPKCS8(block, pw)
 	}
@@ -224,9 +224,10 @@ func classify(data, pw []byte) (key, error) {
 	return key{kind: notKey}, nil
 }
 
-// firstPEMBlock skips the EC PARAMETERS block that openssl ecparam puts
-// before the key, which would otherwise hide the key from ocicrypt.
-func firstPEMBlock(data []byte) *pem.Block {
+// FirstPEMBlock returns the first PEM block of data, skipping the EC
+// PARAMETERS block that openssl ecparam puts before the key, which would
+// otherwise hide the key from ocicrypt.
+func FirstPEMBlock(data []byte) *pem.Block {
 	for {
 		block, rest := pem.Decode(data)
 		if block == nil || block.Type != "EC PARAMETERS" {

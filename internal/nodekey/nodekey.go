@@ -13,7 +13,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +26,7 @@ import (
 	"github.com/containers/ocicrypt/utils"
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/imgcrypt/imgcrypt/internal/keyfile"
 	"github.com/imgcrypt/imgcrypt/internal/keys"
 )
 
@@ -121,7 +121,7 @@ func fingerprintOf(b []byte) string {
 // SEC1, as PEM or DER, or a JWK) and returns its public half.
 func privatePublicKey(data []byte) crypto.PublicKey {
 	der := data
-	if block := firstPEMBlock(data); block != nil {
+	if block := keys.FirstPEMBlock(data); block != nil {
 		der = block.Bytes
 	}
 	var priv any
@@ -145,17 +145,6 @@ func privatePublicKey(data []byte) crypto.PublicKey {
 		return d.Public()
 	}
 	return nil
-}
-
-// firstPEMBlock skips the EC PARAMETERS block openssl ecparam writes first.
-func firstPEMBlock(data []byte) *pem.Block {
-	for {
-		block, rest := pem.Decode(data)
-		if block == nil || block.Type != "EC PARAMETERS" {
-			return block
-		}
-		data = rest
-	}
 }
 
 func publicKeyType(pub crypto.PublicKey) string {
@@ -282,43 +271,14 @@ func makeDir(dir string) (tightened bool, err error) {
 	return fi.Mode().Perm()&0o077 != 0, os.Chmod(dir, 0o700)
 }
 
-// writeAtomic writes data to a temporary file in path's directory that is
-// chmod-ed 0600 before any key byte is written, syncs it and moves it to
-// path. Without replace it links instead of renaming, which fails if path
-// appeared meanwhile.
+// writeAtomic writes the key so that it appears whole and 0600, and never
+// over another file unless replace.
 func writeAtomic(path string, data []byte, replace bool) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op once renamed
-	err = f.Chmod(0o600)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if replace {
-		err = os.Rename(tmp, path)
-	} else if err = os.Link(tmp, path); errors.Is(err, fs.ErrExist) {
+	err := keyfile.Write(path, data, 0o600, replace)
+	if !replace && errors.Is(err, fs.ErrExist) {
 		return &ExistsError{path}
 	}
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync() // best effort: make the new entry durable
-		d.Close()
-	}
-	return nil
+	return err
 }
 
 // Entry is one file of a key directory as List sees it.

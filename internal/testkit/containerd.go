@@ -22,8 +22,9 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/imgcrypt/imgcrypt/internal/decoder"
 	"golang.org/x/sys/unix"
+
+	"github.com/imgcrypt/imgcrypt/internal/decoder"
 )
 
 // Where the daemons come from: Debian's containerd 1.6 package, and a
