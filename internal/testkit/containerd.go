@@ -21,7 +21,6 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/rogpeppe/go-internal/testscript"
-
 	"golang.org/x/sys/unix"
 
 	"github.com/imgcrypt/imgcrypt/internal/decoder"
