@@ -64,8 +64,10 @@ func (w *walker) runTasks(ctx context.Context, opts Options, fn func(context.Con
 }
 
 // transform stores the blob that open makes from the blob of src and
-// returns its descriptor: expected, with the digest of what was written. If
-// expected names a digest that is already stored, that blob is the result. Nothing is
+// returns its descriptor: expected, with the digest of what was written.
+// The work is always done, even when a blob of the expected digest is
+// stored already: only reading the data to its end checks its HMAC, and a
+// digest recorded by another tool may not be that of the data. Nothing is
 // committed unless every byte was made and written, so a failure leaves no
 // blob behind, only ingest data that Abort removes.
 func transform(ctx context.Context, cs content.Store, src, expected ocispec.Descriptor, opts transformOptions,
@@ -77,10 +79,7 @@ func transform(ctx context.Context, cs content.Store, src, expected ocispec.Desc
 	defer ra.Close()
 
 	ref := fmt.Sprintf("imgcrypt-%s-%s", src.Digest.Encoded(), randomSuffix())
-	w, err := content.OpenWriter(ctx, cs, content.WithRef(ref), content.WithDescriptor(expected))
-	if errdefs.IsAlreadyExists(err) {
-		return expected, nil // content-addressed: the result is already stored
-	}
+	w, err := content.OpenWriter(ctx, cs, content.WithRef(ref), content.WithDescriptor(ocispec.Descriptor{Size: expected.Size}))
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
