@@ -8,6 +8,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/errdefs"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -29,7 +30,8 @@ func Open(ctx context.Context, address, namespace string) (*Store, error) {
 	// so that the first error says what is wrong.
 	if _, err := client.Version(ctx); err != nil {
 		client.Close()
-		return nil, fmt.Errorf("containerd at %s does not answer: %w", address, err)
+		// gRPC's own words name dial internals; say what the user can check.
+		return nil, fmt.Errorf("containerd does not answer at %s: is it running, and is that its socket?", address)
 	}
 	return &Store{client: client}, nil
 }
@@ -59,7 +61,15 @@ func (s *Store) Lease(ctx context.Context) (context.Context, func(), error) {
 // what an image refers to once the lease that wrote it is gone.
 func (s *Store) Keep(ctx context.Context, target ocispec.Descriptor) error {
 	cs := s.client.ContentStore()
-	return images.Walk(ctx, images.SetChildrenLabels(cs, images.ChildrenHandler(cs)), target)
+	// An image pulled for some platforms lacks the others' manifests:
+	// there is nothing to label below those.
+	children := images.HandlerFunc(func(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		if _, err := cs.Info(ctx, desc.Digest); errdefs.IsNotFound(err) {
+			return nil, nil
+		}
+		return images.Children(ctx, cs, desc)
+	})
+	return images.Walk(ctx, images.SetChildrenLabels(cs, children), target)
 }
 
 // Close closes the connection.

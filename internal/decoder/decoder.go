@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"strings"
 
 	"github.com/containers/ocicrypt/config"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -127,8 +128,8 @@ func Run(dst io.Writer, src io.Reader, payload *Payload, opts Options) error {
 	}
 	key, err := layercrypt.Unwrap(dc, desc)
 	if errors.Is(err, layercrypt.ErrNoKey) {
-		return fmt.Errorf("%s: %w (it is encrypted for %v); give the pulling client a matching --key, or put one in %s",
-			name, err, layercrypt.Schemes(desc), keyDirHint(opts.KeyDirs))
+		return fmt.Errorf("%s: %w (it is encrypted for %s); give the pulling client a matching --key, or put one in %s",
+			name, err, strings.Join(layercrypt.Schemes(desc), ", "), keyDirHint(opts.KeyDirs))
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
@@ -159,5 +160,5 @@ func keyDirHint(dirs []string) string {
 	if len(dirs) == 0 {
 		return "a directory passed with --decryption-keys-path"
 	}
-	return fmt.Sprint(dirs)
+	return strings.Join(dirs, " or ")
 }

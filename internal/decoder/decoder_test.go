@@ -121,7 +121,7 @@ func TestFailures(t *testing.T) {
 		want    error
 		msg     string
 	}{
-		"wrong key":      {withKey(other.privPEM), l.enc, layercrypt.ErrNoKey, "no key matches any recipient (it is encrypted for [jwe])"},
+		"wrong key":      {withKey(other.privPEM), l.enc, layercrypt.ErrNoKey, "no key matches any recipient (it is encrypted for jwe); "},
 		"no key":         {&Payload{Descriptor: l.desc}, l.enc, layercrypt.ErrNoKey, "--decryption-keys-path"},
 		"tampered":       {withKey(l.privPEM), tampered, layercrypt.ErrTampered, "HMAC"},
 		"plain desc":     {&Payload{Descriptor: ocispec.Descriptor{Digest: l.desc.Digest}}, l.enc, nil, "carries no wrapped keys"},

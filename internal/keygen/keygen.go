@@ -139,11 +139,10 @@ func WriteFiles(path string, private, public []byte, force bool) error {
 		return err
 	}
 	if err := writeFile(pubPath, public, 0o644, force); err != nil {
-		if !force {
-			// Do not leave half a key pair behind; with force the old
-			// private key is already gone, so keep the new one.
-			os.Remove(path)
-		}
+		// Leave no half pair: with force the old private key is gone
+		// already, and the new one beside the old public key would be a
+		// pair that does not match.
+		os.Remove(path)
 		return err
 	}
 	return nil

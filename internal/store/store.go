@@ -135,5 +135,14 @@ func createIfMissing(dir, name, data string) error {
 // the new contents, never a partial file, even across a crash; other tools
 // and users must be able to read it.
 func writeFileAtomic(dir, name string, data []byte) error {
-	return renameio.WriteFile(filepath.Join(dir, name), data, 0o644)
+	if err := renameio.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+		return err
+	}
+	// renameio syncs the file, not the rename: make that durable too.
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
