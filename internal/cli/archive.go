@@ -43,7 +43,7 @@ encrypted image is stored but not unpacked.`,
 				return err
 			}
 			defer closeFn()
-			s, err := g.openStore(cmd.Context())
+			s, err := g.openStore(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
@@ -169,7 +169,7 @@ only once it is complete. Encrypted images export as they are.`,
 				}
 				opts = append(opts, archive.WithPlatform(platforms.Ordered(ps...)))
 			}
-			s, err := g.openStore(cmd.Context())
+			s, err := g.openStore(cmd.Context(), false)
 			if err != nil {
 				return err
 			}

@@ -74,7 +74,7 @@ the new recipients are added to them.`,
 func transformImage(cmd *cobra.Command, g *globalOptions, args []string, verb string,
 	fn func(context.Context, imageStore, images.Image, imagecrypt.Progress) (images.Image, error)) error {
 	ctx := cmd.Context()
-	s, err := g.openStore(cmd.Context())
+	s, err := g.openStore(cmd.Context(), false)
 	if err != nil {
 		return err
 	}

@@ -40,14 +40,18 @@ of their layers are encrypted.`,
 			if format != "table" && format != "json" {
 				return usagef(cmd, "invalid --format %q (want table or json)", format)
 			}
-			s, err := g.openStore(cmd.Context())
-			if err != nil {
+			var imgs []images.Image
+			s, err := g.openStore(cmd.Context(), false)
+			switch {
+			case errors.Is(err, errNoStore):
+				// No store yet is an empty list, not an error.
+			case err != nil:
 				return err
-			}
-			defer s.Close()
-			imgs, err := s.Images().List(cmd.Context())
-			if err != nil {
-				return err
+			default:
+				defer s.Close()
+				if imgs, err = s.Images().List(cmd.Context()); err != nil {
+					return err
+				}
 			}
 			out := cmd.OutOrStdout()
 			if g.quiet {
@@ -149,7 +153,7 @@ removes every blob no image refers to.`,
   imgcrypt rmi alpine:dec alpine:enc && imgcrypt prune`,
 		Args: usage(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.openStore(cmd.Context())
+			s, err := g.openStore(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
@@ -183,7 +187,7 @@ finish first.`,
 		Example: `  imgcrypt prune`,
 		Args:    usage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.openStore(cmd.Context())
+			s, err := g.openStore(cmd.Context(), false)
 			if err != nil {
 				return err
 			}

@@ -45,7 +45,7 @@ without --key, with the node keys in the decoder's key directory. With
 			if err != nil {
 				return err
 			}
-			s, err := g.openStore(ctx)
+			s, err := g.openStore(ctx, true)
 			if err != nil {
 				return err
 			}

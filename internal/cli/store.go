@@ -80,13 +80,24 @@ func (g *globalOptions) daemonStore(ctx context.Context, command string) (*daemo
 	return daemon.Open(ctx, g.daemonAddress(), g.namespace)
 }
 
-func (g *globalOptions) openStore(ctx context.Context) (imageStore, error) {
+// errNoStore means the embedded store does not exist yet.
+var errNoStore = errors.New("no image store")
+
+// openStore opens the store the flags name. The embedded store is created
+// only with create (by the commands that bring images in), so a mistyped
+// --store never leaves a new directory behind.
+func (g *globalOptions) openStore(ctx context.Context, create bool) (imageStore, error) {
 	if addr := g.daemonAddress(); addr != "" {
 		return daemon.Open(ctx, addr, g.namespace)
 	}
 	dir, err := g.storePath()
 	if err != nil {
 		return nil, err
+	}
+	if !create {
+		if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
+			return nil, fmt.Errorf("%w at %s (import or pull an image first)", errNoStore, dir)
+		}
 	}
 	s, err := store.Open(dir)
 	if err != nil {
@@ -98,7 +109,7 @@ func (g *globalOptions) openStore(ctx context.Context) (imageStore, error) {
 // openImage opens the store and finds name in it; the caller closes the
 // store.
 func (g *globalOptions) openImage(ctx context.Context, name string) (imageStore, images.Image, error) {
-	s, err := g.openStore(ctx)
+	s, err := g.openStore(ctx, false)
 	if err != nil {
 		return nil, images.Image{}, err
 	}
