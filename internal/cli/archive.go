@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
@@ -80,7 +82,7 @@ encrypted image is stored but not unpacked.`,
 func importArchive(ctx context.Context, s imageStore, r io.Reader, name string) ([]images.Image, error) {
 	index, err := archive.ImportIndex(ctx, s.Content(), r)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("not an OCI or Docker image archive: %w", err)
 	}
 	blob, err := content.ReadBlob(ctx, s.Content(), index)
 	if err != nil {
@@ -107,9 +109,13 @@ func importArchive(ctx context.Context, s imageStore, r io.Reader, name string) 
 		if imgName == "" {
 			return nil, fmt.Errorf("image %s in the archive has no name; give one with --name", m.Digest)
 		}
-		full, err := normalizeName(imgName)
-		if err != nil {
-			return nil, err
+		// A bare tag, as OCI archives often carry (ref.name "v1.0"), is a
+		// name of its own; a reference is normalized as containerd does.
+		full := imgName
+		if strings.ContainsAny(imgName, "/:@") {
+			if full, err = normalizeName(imgName); err != nil {
+				return nil, err
+			}
 		}
 		target := m
 		target.Annotations = nil
@@ -200,6 +206,11 @@ func writeOutput(path string, stdout io.Writer, fn func(io.Writer) error) error 
 	}
 	f, err := renameio.NewPendingFile(path, renameio.WithPermissions(0o644))
 	if err != nil {
+		// The error names renameio's temporary file; the user named path.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("writing %s: %w", path, pe.Err)
+		}
 		return err
 	}
 	defer f.Cleanup()

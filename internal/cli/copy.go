@@ -35,6 +35,9 @@ are not uploaded again. The source is never changed.`,
   imgcrypt copy --plain-http oci:./layout:app 127.0.0.1:5000/app:1`,
 		Args: usage(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if jobs < 0 {
+				return usagef(cmd, "--jobs must not be negative (0 means one per CPU)")
+			}
 			if encrypt && decrypt {
 				return usagef(cmd, "--encrypt and --decrypt exclude each other")
 			}

@@ -57,7 +57,7 @@ func (o *selectOptions) filter(cmd *cobra.Command) (imagecrypt.Filter, error) {
 	}
 	f.Layers = o.layers
 	if o.jobs < 0 {
-		return f, usagef(cmd, "--jobs must be positive")
+		return f, usagef(cmd, "--jobs must not be negative (0 means one per CPU)")
 	}
 	return f, nil
 }

@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitOK
 	}
 	if ctx.Err() != nil {
-		fmt.Fprintln(stderr, "imgcrypt: interrupted; nothing was changed")
+		fmt.Fprintln(stderr, "imgcrypt: interrupted; no image was left half-written")
 		return ExitInterrupted
 	}
 	var status *exitStatusError

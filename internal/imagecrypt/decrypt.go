@@ -42,7 +42,8 @@ func Decrypt(ctx context.Context, cs content.Store, root ocispec.Descriptor, opt
 		}
 		keys[t] = key
 	}
-	err = w.runTasks(ctx, opts.Options, func(ctx context.Context, t *task, topts transformOptions) error {
+	every := func(*task) bool { return true }
+	err = w.runTasks(ctx, opts.Options, every, func(ctx context.Context, t *task, topts transformOptions) error {
 		out, err := decryptLayer(ctx, cs, t.src, keys[t], topts)
 		if err != nil {
 			return fmt.Errorf("%s (%s): %w", t.where, t.src.Digest, err)

@@ -70,7 +70,8 @@ func Encrypt(ctx context.Context, cs content.Store, root ocispec.Descriptor, opt
 			return ocispec.Descriptor{}, fmt.Errorf("%s: %w", t.where, err)
 		}
 	}
-	err = w.runTasks(ctx, opts.Options, func(ctx context.Context, t *task, topts transformOptions) error {
+	notEncrypted := func(t *task) bool { return !layercrypt.IsEncrypted(t.src) }
+	err = w.runTasks(ctx, opts.Options, notEncrypted, func(ctx context.Context, t *task, topts transformOptions) error {
 		out, err := encryptLayer(ctx, cs, t.src, opts.Config, topts)
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.where, err)

@@ -33,20 +33,27 @@ type Options struct {
 }
 
 // runTasks runs fn on every planned task, Jobs at a time; the first error
-// cancels the rest.
-func (w *walker) runTasks(ctx context.Context, opts Options, fn func(context.Context, *task, transformOptions) error) error {
+// cancels the rest. movesData tells the tasks that read their layer's data.
+func (w *walker) runTasks(ctx context.Context, opts Options, movesData func(*task) bool,
+	fn func(context.Context, *task, transformOptions) error) error {
 	jobs := opts.Jobs
 	if jobs <= 0 {
 		jobs = runtime.NumCPU()
 	}
-	if opts.Progress != nil {
-		var total int64
-		for _, t := range w.order {
+	// Only layers whose data is read count for progress and for cores:
+	// adding recipients to an encrypted layer rewraps its key alone.
+	var moving int
+	var total int64
+	for _, t := range w.order {
+		if movesData(t) {
+			moving++
 			total += t.src.Size
 		}
+	}
+	if opts.Progress != nil {
 		opts.Progress.Start(len(w.order), total)
 	}
-	topts := transformOptions{progress: opts.Progress, async: jobs >= 2*len(w.order)}
+	topts := transformOptions{progress: opts.Progress, async: jobs >= 2*moving}
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(jobs)
 	for _, t := range w.order {

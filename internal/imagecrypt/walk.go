@@ -47,7 +47,6 @@ type node struct {
 // selects the same blob, so the work is done once.
 type task struct {
 	where string // "layer 2 of linux/arm64", for messages
-	index int
 	src   ocispec.Descriptor
 	out   ocispec.Descriptor
 }
@@ -260,7 +259,7 @@ func (w *walker) task(layer ocispec.Descriptor, index int, platform string) *tas
 	if t, ok := w.tasks[key]; ok {
 		return t
 	}
-	t := &task{where: fmt.Sprintf("layer %d of %s", index, platform), index: index, src: layer}
+	t := &task{where: fmt.Sprintf("layer %d of %s", index, platform), src: layer}
 	w.tasks[key] = t
 	w.order = append(w.order, t)
 	return t
@@ -283,9 +282,11 @@ func (w *walker) assemble(ctx context.Context, n *node) (ocispec.Descriptor, err
 					return ocispec.Descriptor{}, err
 				}
 				if next.Digest != old.Digest {
-					n.childRaw[i] = patch(n.childRaw[i], map[string]any{
+					if n.childRaw[i], err = patch(n.childRaw[i], map[string]any{
 						"mediaType": next.MediaType, "digest": next.Digest, "size": next.Size,
-					})
+					}); err != nil {
+						return ocispec.Descriptor{}, err
+					}
 					old.MediaType, old.Digest, old.Size = next.MediaType, next.Digest, next.Size
 					changed = true
 				}
@@ -309,7 +310,10 @@ func (w *walker) assemble(ctx context.Context, n *node) (ocispec.Descriptor, err
 		} else {
 			fields["annotations"] = nil
 		}
-		n.layerRaw[i] = patch(n.layerRaw[i], fields)
+		var err error
+		if n.layerRaw[i], err = patch(n.layerRaw[i], fields); err != nil {
+			return ocispec.Descriptor{}, err
+		}
 		n.layers[i] = t.out
 		changed = true
 	}
@@ -326,10 +330,17 @@ func (w *walker) assemble(ctx context.Context, n *node) (ocispec.Descriptor, err
 		// the whole manifest, its config and its other layers move over.
 		mediaType = ocispec.MediaTypeImageManifest
 		config.MediaType = ociType(config.MediaType)
-		n.raw.set("config", patch(n.raw.values["config"], map[string]any{"mediaType": config.MediaType}))
+		patched, err := patch(n.raw.values["config"], map[string]any{"mediaType": config.MediaType})
+		if err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("manifest %s config: %w", n.desc.Digest, err)
+		}
+		n.raw.set("config", patched)
 		for i := range n.layerRaw {
 			if oci := ociType(n.layers[i].MediaType); oci != n.layers[i].MediaType {
-				n.layerRaw[i] = patch(n.layerRaw[i], map[string]any{"mediaType": oci})
+				var err error
+				if n.layerRaw[i], err = patch(n.layerRaw[i], map[string]any{"mediaType": oci}); err != nil {
+					return ocispec.Descriptor{}, err
+				}
 				n.layers[i].MediaType = oci
 			}
 		}
@@ -399,10 +410,10 @@ func readJSON(ctx context.Context, cs content.Provider, desc ocispec.Descriptor)
 
 // patch sets fields of a JSON object, keeping all others and their order;
 // a nil value removes the field.
-func patch(raw json.RawMessage, fields map[string]any) json.RawMessage {
+func patch(raw json.RawMessage, fields map[string]any) (json.RawMessage, error) {
 	o, err := parseObject(raw)
 	if err != nil {
-		o = &object{values: map[string]json.RawMessage{}}
+		return nil, fmt.Errorf("a descriptor is not a JSON object: %w", err)
 	}
 	// Fixed order, so the same patch always gives the same bytes.
 	for _, k := range []string{"mediaType", "digest", "size", "annotations"} {
@@ -410,7 +421,7 @@ func patch(raw json.RawMessage, fields map[string]any) json.RawMessage {
 			o.set(k, v)
 		}
 	}
-	return marshal(o)
+	return marshal(o), nil
 }
 
 // platformsOf lists the distinct platforms the walk saw, in order.

@@ -6,7 +6,9 @@
 package keyfile
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -16,6 +18,11 @@ import (
 func Write(path string, data []byte, mode os.FileMode, replace bool) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
+		// Name the user's file, not the temporary one.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	tmp := f.Name()

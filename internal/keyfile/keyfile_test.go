@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -27,6 +28,13 @@ func TestWrite(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(path); string(data) != "three" {
 		t.Errorf("replace left %q", data)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode after replace %v, %v; want 0644", fi.Mode(), err)
+	}
+	err := Write(filepath.Join(t.TempDir(), "nodir", "key"), []byte("x"), 0o600, false)
+	if err == nil || !strings.HasPrefix(err.Error(), "writing ") || strings.Contains(err.Error(), ".tmp") {
+		t.Errorf("error %v should name the key file, not a temporary one", err)
 	}
 	entries, _ := os.ReadDir(filepath.Dir(path))
 	if len(entries) != 1 {
