@@ -26,7 +26,9 @@ type and digest. Every layer key is unwrapped before any data is read: if a
 key is missing nothing is written and the exit code is 3.
 
 Keys: FILE, FILE:PASSWORD, FILE:pass=PASSWORD, FILE:file=PASSWORDFILE,
-FILE:fd=N, or provider:NAME[:PARAMS]. PEM, DER, JWK, SEC1 EC, encrypted PEM,
+FILE:fd=N, or provider:NAME[:PARAMS]. A password given on the command line
+is visible to every user of the machine in the process list: prefer file=
+or fd=. PEM, DER, JWK, SEC1 EC, encrypted PEM,
 gpg secret keyrings and pkcs11 key yaml are understood.`,
 		Example: `  imgcrypt decrypt --key mykey alpine:enc alpine:dec
   imgcrypt decrypt --key bob.key --dec-recipient bob.crt app:1.0-enc app:1.0
