@@ -60,6 +60,12 @@ func (l *Layout) Prune(ctx context.Context) (res PruneResult, err error) {
 	if err := removeContents(filepath.Join(l.dir, "ingest")); err != nil {
 		return res, fmt.Errorf("prune %s: clear ingest: %w", l.dir, err)
 	}
+	// So does a temporary index.json a crash left (renameio names them
+	// ".index.json" and digits).
+	leftovers, _ := filepath.Glob(filepath.Join(l.dir, "."+indexFile+"[0-9]*"))
+	for _, f := range leftovers {
+		os.Remove(f)
+	}
 	return res, nil
 }
 

@@ -391,6 +391,11 @@ func TestPrune(t *testing.T) {
 	if entries, _ := os.ReadDir(filepath.Join(dir, "ingest")); len(entries) == 0 {
 		t.Fatal("test setup: expected an abandoned ingest")
 	}
+	// What a crash in the middle of rewriting index.json leaves.
+	leftover := filepath.Join(dir, ".index.json8675309")
+	if err := os.WriteFile(leftover, []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	res, err := l.Prune(ctx)
 	if err != nil {
@@ -409,6 +414,9 @@ func TestPrune(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Join(dir, "ingest")); len(entries) != 0 {
 		t.Errorf("ingest not cleared: %d entries left", len(entries))
+	}
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Errorf("temporary index.json left by a crash survived: %v", err)
 	}
 
 	// Deleting the name makes its whole tree garbage.
