@@ -1,6 +1,7 @@
 package imagecrypt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containers/ocicrypt"
 	"github.com/containers/ocicrypt/config"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgcrypt/imgcrypt/internal/layercrypt"
@@ -70,6 +72,11 @@ func Encrypt(ctx context.Context, cs content.Store, root ocispec.Descriptor, opt
 			return ocispec.Descriptor{}, fmt.Errorf("%s: %w", t.where, err)
 		}
 	}
+	if len(w.order) > 0 {
+		if err := checkRecipients(opts.Config); err != nil {
+			return ocispec.Descriptor{}, err
+		}
+	}
 	notEncrypted := func(t *task) bool { return !layercrypt.IsEncrypted(t.src) }
 	err = w.runTasks(ctx, opts.Options, notEncrypted, func(ctx context.Context, t *task, topts transformOptions) error {
 		out, err := encryptLayer(ctx, cs, t.src, opts.Config, topts)
@@ -83,6 +90,25 @@ func Encrypt(ctx context.Context, cs content.Store, root ocispec.Descriptor, opt
 		return ocispec.Descriptor{}, err
 	}
 	return w.assemble(ctx, tree)
+}
+
+// checkRecipients wraps a throwaway key for every recipient before any
+// layer is read: ocicrypt wraps a layer's key only after all its data is
+// encrypted, so a key provider that is down or a token that refuses would
+// otherwise fail the command at the end of the work, not at its start.
+func checkRecipients(ec *config.EncryptConfig) error {
+	probe := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.FromBytes(nil)}
+	r, finalize, err := ocicrypt.EncryptLayer(ec, bytes.NewReader(nil), probe)
+	if err == nil {
+		_, err = io.Copy(io.Discard, r)
+	}
+	if err == nil {
+		_, err = finalize()
+	}
+	if err != nil {
+		return fmt.Errorf("wrapping a layer key for the recipients: %w", err)
+	}
+	return nil
 }
 
 func encryptLayer(ctx context.Context, cs content.Store, src ocispec.Descriptor, ec *config.EncryptConfig, topts transformOptions) (ocispec.Descriptor, error) {

@@ -12,12 +12,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/platforms"
+	"github.com/containers/ocicrypt"
 	"github.com/containers/ocicrypt/config"
+	"github.com/containers/ocicrypt/keywrap"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -385,3 +388,40 @@ func TestPartialImage(t *testing.T) {
 		t.Errorf("asking for the missing platform: %v", err)
 	}
 }
+
+// failingWrapper is a key wrapper whose recipients can never be reached,
+// like a key provider that is down.
+type failingWrapper struct{ keywrap.KeyWrapper }
+
+func (failingWrapper) WrapKeys(*config.EncryptConfig, []byte) ([]byte, error) {
+	return nil, errors.New("provider unreachable")
+}
+func (failingWrapper) GetAnnotationID() string {
+	return "org.opencontainers.image.enc.keys.provider.imagecrypt-test"
+}
+
+// A recipient that cannot be wrapped for fails the command before any layer
+// is read or written, not after all the data work.
+func TestEncryptChecksRecipientsFirst(t *testing.T) {
+	ocicrypt.RegisterKeyWrapper("provider.imagecrypt-test", failingWrapper{})
+	img := newTestImage(t, ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageLayer)
+	before := countBlobs(t, img.cs)
+	ec := &config.EncryptConfig{Parameters: map[string][][]byte{"imagecrypt-test": {[]byte("x")}}}
+	progress := &countingProgress{}
+	_, err := Encrypt(context.Background(), img.cs, img.root, EncryptOptions{Config: ec, Options: Options{Progress: progress}})
+	if err == nil || !strings.Contains(err.Error(), "provider unreachable") {
+		t.Fatalf("got %v, want the wrapper's error", err)
+	}
+	if progress.bytes.Load() != 0 {
+		t.Errorf("%d bytes of layer data were read before the recipient check", progress.bytes.Load())
+	}
+	if after := countBlobs(t, img.cs); after != before {
+		t.Errorf("blobs went from %d to %d", before, after)
+	}
+}
+
+type countingProgress struct{ bytes atomic.Int64 }
+
+func (p *countingProgress) Start(int, int64) {}
+func (p *countingProgress) Add(n int64)      { p.bytes.Add(n) }
+func (p *countingProgress) LayerDone()       {}
