@@ -15,6 +15,7 @@ type encryptOptions struct {
 	keyOptions
 	selectOptions
 	recipients []string
+	replace    bool
 }
 
 func newEncryptCommand(g *globalOptions) *cobra.Command {
@@ -34,11 +35,15 @@ Recipients:
   provider:NAME[:PARAMS]  an ocicrypt key provider (OCICRYPT_KEYPROVIDER_CONFIG)
 
 Layers already encrypted keep their data; with --key of a current recipient
-the new recipients are added to them.`,
+the new recipients are added to them, or with --replace-recipients they
+replace the current ones. A recipient so removed can no longer unwrap the
+layer key from the image, but the data is not re-encrypted: anyone who kept
+the layer key can still read it.`,
 		Example: `  imgcrypt encrypt --recipient jwe:mykey.pub alpine alpine:enc
   imgcrypt encrypt -r jwe:alice.pub -r pkcs7:bob.crt --platform linux/arm64 app:1.0 app:1.0-enc
   imgcrypt encrypt -r jwe:mykey.pub --layer -1 app:1.0          # only the top layer, in place
-  imgcrypt encrypt --key alice.pem -r jwe:carol.pub app:1.0-enc  # add a recipient`,
+  imgcrypt encrypt --key alice.pem -r jwe:carol.pub app:1.0-enc  # add a recipient
+  imgcrypt encrypt --key alice.pem -r jwe:carol.pub --replace-recipients app:1.0-enc  # only carol`,
 		Args: usage(cobra.RangeArgs(1, 2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(o.recipients) == 0 {
@@ -55,7 +60,7 @@ the new recipients are added to them.`,
 			return transformImage(cmd, g, args, "encrypting", func(ctx context.Context, s imageStore, img images.Image, progress imagecrypt.Progress) (images.Image, error) {
 				target, err := imagecrypt.Encrypt(ctx, s.Content(), img.Target, imagecrypt.EncryptOptions{
 					Options: imagecrypt.Options{Filter: filter, Jobs: o.jobs, Progress: progress},
-					Config:  ec,
+					Config:  ec, ReplaceRecipients: o.replace,
 				})
 				img.Target = target
 				return img, err
@@ -63,6 +68,7 @@ the new recipients are added to them.`,
 		},
 	}
 	cmd.Flags().StringArrayVarP(&o.recipients, "recipient", "r", nil, "recipient to encrypt for (repeatable; see above)")
+	cmd.Flags().BoolVar(&o.replace, "replace-recipients", false, "make encrypted layers' recipients exactly the --recipient ones")
 	o.keyOptions.register(cmd, "private key of a current recipient, to add recipients to encrypted layers (FILE[:PASSWORD])")
 	o.selectOptions.register(cmd, true)
 	return cmd

@@ -38,6 +38,12 @@ type EncryptOptions struct {
 	// Config names the recipients; its DecryptConfig holds keys of current
 	// recipients, needed to add recipients to layers already encrypted.
 	Config *config.EncryptConfig
+	// ReplaceRecipients makes layers already encrypted end up encrypted for
+	// exactly Config's recipients: their current wrapped keys are dropped.
+	// The layer key and data stay, so a dropped recipient who kept a copy
+	// of the layer key can still read the data; only new encryption stops
+	// that.
+	ReplaceRecipients bool
 }
 
 // Encrypt encrypts the selected layers of the image rooted at root and
@@ -79,7 +85,7 @@ func Encrypt(ctx context.Context, cs content.Store, root ocispec.Descriptor, opt
 	}
 	notEncrypted := func(t *task) bool { return !layercrypt.IsEncrypted(t.src) }
 	err = w.runTasks(ctx, opts.Options, notEncrypted, func(ctx context.Context, t *task, topts transformOptions) error {
-		out, err := encryptLayer(ctx, cs, t.src, opts.Config, topts)
+		out, err := encryptLayer(ctx, cs, t.src, opts.Config, opts.ReplaceRecipients, topts)
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.where, err)
 		}
@@ -111,7 +117,8 @@ func checkRecipients(ec *config.EncryptConfig) error {
 	return nil
 }
 
-func encryptLayer(ctx context.Context, cs content.Store, src ocispec.Descriptor, ec *config.EncryptConfig, topts transformOptions) (ocispec.Descriptor, error) {
+func encryptLayer(ctx context.Context, cs content.Store, src ocispec.Descriptor, ec *config.EncryptConfig, replace bool,
+	topts transformOptions) (ocispec.Descriptor, error) {
 	mediaType, err := encryptedType(src.MediaType)
 	if err != nil {
 		return ocispec.Descriptor{}, err
@@ -122,7 +129,11 @@ func encryptLayer(ctx context.Context, cs content.Store, src ocispec.Descriptor,
 		if err != nil {
 			return ocispec.Descriptor{}, err
 		}
-		return withEncryption(src, mediaType, finalize)
+		out, err := withEncryption(src, mediaType, finalize)
+		if err != nil || !replace {
+			return out, err
+		}
+		return dropWrappedKeys(out, src), nil
 	}
 	var finalize ocicrypt.EncryptLayerFinalizer
 	out, err := transform(ctx, cs, src, ocispec.Descriptor{MediaType: mediaType, Size: src.Size}, topts,
@@ -137,6 +148,34 @@ func encryptLayer(ctx context.Context, cs content.Store, src ocispec.Descriptor,
 	out.URLs, out.Platform, out.ArtifactType = src.URLs, src.Platform, src.ArtifactType
 	out.Annotations = src.Annotations
 	return withEncryption(out, mediaType, finalize)
+}
+
+// dropWrappedKeys removes from out every wrapped key that old already
+// had: ocicrypt appends the new recipients' keys to the current ones.
+func dropWrappedKeys(out, old ocispec.Descriptor) ocispec.Descriptor {
+	annotations := maps.Clone(out.Annotations)
+	for k, v := range annotations {
+		if !strings.HasPrefix(k, layercrypt.KeysAnnotationPrefix) {
+			continue
+		}
+		previous := map[string]bool{}
+		for _, b := range strings.Split(old.Annotations[k], ",") {
+			previous[b] = true
+		}
+		var kept []string
+		for _, b := range strings.Split(v, ",") {
+			if !previous[b] {
+				kept = append(kept, b)
+			}
+		}
+		if len(kept) == 0 {
+			delete(annotations, k)
+		} else {
+			annotations[k] = strings.Join(kept, ",")
+		}
+	}
+	out.Annotations = annotations
+	return out
 }
 
 func withEncryption(desc ocispec.Descriptor, mediaType string, finalize ocicrypt.EncryptLayerFinalizer) (ocispec.Descriptor, error) {

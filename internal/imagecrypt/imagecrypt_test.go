@@ -425,3 +425,39 @@ type countingProgress struct{ bytes atomic.Int64 }
 func (p *countingProgress) Start(int, int64) {}
 func (p *countingProgress) Add(n int64)      { p.bytes.Add(n) }
 func (p *countingProgress) LayerDone()       {}
+
+// Replacing recipients keeps the layer data and leaves the layers
+// encrypted for the new recipients only: the old one is refused.
+func TestReplaceRecipients(t *testing.T) {
+	img := newTestImage(t, ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageLayerGzip)
+	alice, bob := newKeyPair(t), newKeyPair(t)
+	ctx := context.Background()
+	enc, err := Encrypt(ctx, img.cs, img.root, EncryptOptions{Config: alice.ec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	toBob := *bob.ec
+	toBob.DecryptConfig = *alice.dc
+	onlyBob, err := Encrypt(ctx, img.cs, enc, EncryptOptions{Config: &toBob, ReplaceRecipients: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, after := manifestsOf(t, img.cs, enc), manifestsOf(t, img.cs, onlyBob)
+	for p := range before {
+		for i := range before[p].Layers {
+			if after[p].Layers[i].Digest != before[p].Layers[i].Digest {
+				t.Errorf("%s layer %d: data changed", p, i)
+			}
+			if n := strings.Count(after[p].Layers[i].Annotations["org.opencontainers.image.enc.keys.jwe"], ",") + 1; n != 1 {
+				t.Errorf("%s layer %d: %d jwe recipients, want 1", p, i, n)
+			}
+		}
+	}
+	if _, err := Decrypt(ctx, img.cs, onlyBob, DecryptOptions{Config: alice.dc}); !errors.Is(err, layercrypt.ErrNoKey) {
+		t.Errorf("the dropped recipient decrypts: %v", err)
+	}
+	dec, err := Decrypt(ctx, img.cs, onlyBob, DecryptOptions{Config: bob.dc})
+	if err != nil || dec.Digest != img.root.Digest {
+		t.Errorf("the new recipient: %v, root %s, want %s", err, dec.Digest, img.root.Digest)
+	}
+}
