@@ -78,7 +78,7 @@ func Authorize(ctx context.Context, client *containerd.Client, img images.Image,
 		if _, err := layercrypt.Unwrap(dc, layer); err != nil {
 			where := fmt.Sprintf("layer %d of %s", l.Index, l.Platform)
 			if errors.Is(err, layercrypt.ErrNoKey) {
-				return fmt.Errorf("not authorized: %w", &imagecrypt.NoKeyError{Where: where, Schemes: layercrypt.Schemes(layer)})
+				return fmt.Errorf("not authorized: %w", &imagecrypt.NoKeyError{Where: where, Schemes: layercrypt.Schemes(layer), Detail: layercrypt.NoKeyDetail(err)})
 			}
 			return fmt.Errorf("%s: %w", where, err)
 		}

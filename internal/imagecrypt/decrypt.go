@@ -35,7 +35,7 @@ func Decrypt(ctx context.Context, cs content.Store, root ocispec.Descriptor, opt
 	for _, t := range w.order {
 		key, err := layercrypt.Unwrap(opts.Config, t.src)
 		if errors.Is(err, layercrypt.ErrNoKey) {
-			return ocispec.Descriptor{}, &NoKeyError{Where: t.where, Schemes: layercrypt.Schemes(t.src)}
+			return ocispec.Descriptor{}, &NoKeyError{Where: t.where, Schemes: layercrypt.Schemes(t.src), Detail: layercrypt.NoKeyDetail(err)}
 		}
 		if err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("%s: %w", t.where, err)

@@ -23,10 +23,15 @@ import (
 type NoKeyError struct {
 	Where   string   // "layer 2 of linux/arm64"
 	Schemes []string // what the layer is encrypted for
+	Detail  string   // why a PKCS#11 token did not unwrap, if one was asked
 }
 
 func (e *NoKeyError) Error() string {
-	return fmt.Sprintf("no key matches any recipient of %s (it is encrypted for %s)", e.Where, strings.Join(e.Schemes, ", "))
+	msg := fmt.Sprintf("no key matches any recipient of %s (it is encrypted for %s)", e.Where, strings.Join(e.Schemes, ", "))
+	if e.Detail != "" {
+		msg += "; the PKCS#11 token: " + e.Detail
+	}
+	return msg
 }
 
 // Unwrap lets errors.Is(err, layercrypt.ErrNoKey) find it.
@@ -73,7 +78,7 @@ func Encrypt(ctx context.Context, cs content.Store, root ocispec.Descriptor, opt
 		if _, err := layercrypt.Unwrap(&opts.Config.DecryptConfig, t.src); err != nil {
 			if errors.Is(err, layercrypt.ErrNoKey) {
 				return ocispec.Descriptor{}, fmt.Errorf("%s is already encrypted; to add recipients, pass --key with a private key of a current recipient: %w",
-					t.where, &NoKeyError{Where: t.where, Schemes: layercrypt.Schemes(t.src)})
+					t.where, &NoKeyError{Where: t.where, Schemes: layercrypt.Schemes(t.src), Detail: layercrypt.NoKeyDetail(err)})
 			}
 			return ocispec.Descriptor{}, fmt.Errorf("%s: %w", t.where, err)
 		}

@@ -26,6 +26,34 @@ const KeysAnnotationPrefix = "org.opencontainers.image.enc.keys."
 // unwraps a layer's key.
 var ErrNoKey = errors.New("no key matches any recipient")
 
+// noKeyError is ErrNoKey with what a key store said when asked: a token
+// that refuses its PIN also "has no matching key", and the user should
+// learn why.
+type noKeyError struct{ detail string }
+
+func (e *noKeyError) Error() string        { return ErrNoKey.Error() }
+func (e *noKeyError) Is(target error) bool { return target == ErrNoKey }
+
+// tokenDetail says why a PKCS#11 token did not unwrap. ocicrypt's own
+// message quotes the key's pkcs11 URI, which may hold a pin-value, so it is
+// never passed on; its wording only tells the two cases apart.
+func tokenDetail(err error) string {
+	if strings.Contains(err.Error(), "log in") {
+		return "it refused the login (a wrong PIN, or the token is not there)"
+	}
+	return "none of its keys opens the layer key"
+}
+
+// NoKeyDetail returns why a PKCS#11 token asked to unwrap failed, or ""
+// when none was asked.
+func NoKeyDetail(err error) string {
+	var nk *noKeyError
+	if errors.As(err, &nk) {
+		return nk.detail
+	}
+	return ""
+}
+
 // LayerKey is what decrypting one layer needs once its key is unwrapped.
 type LayerKey struct {
 	SymmetricKey []byte
@@ -97,7 +125,7 @@ func Unwrap(dc *config.DecryptConfig, desc ocispec.Descriptor) (*LayerKey, error
 	cfg := &config.DecryptConfig{Parameters: params}
 	// A key provider that could not be asked is not a key that does not
 	// fit: if nothing else opens the layer, that is the error to report.
-	var unavailable error
+	var unavailable, token error
 	for _, scheme := range Schemes(desc) {
 		kw := ocicrypt.GetKeyWrapper(scheme)
 		if kw == nil || kw.NoPossibleKeys(params) {
@@ -112,6 +140,9 @@ func Unwrap(dc *config.DecryptConfig, desc ocispec.Descriptor) (*LayerKey, error
 			if errors.Is(err, keys.ErrProviderUnavailable) && unavailable == nil {
 				unavailable = err
 			}
+			if err != nil && scheme == "pkcs11" && token == nil {
+				token = err
+			}
 			if err != nil || opts == nil {
 				continue
 			}
@@ -120,6 +151,9 @@ func Unwrap(dc *config.DecryptConfig, desc ocispec.Descriptor) (*LayerKey, error
 	}
 	if unavailable != nil {
 		return nil, unavailable
+	}
+	if token != nil {
+		return nil, &noKeyError{detail: tokenDetail(token)}
 	}
 	return nil, ErrNoKey
 }
